@@ -1,0 +1,82 @@
+"""Conv2d: fast im2col + GEMM layer == the loop reference, and its gradients pass gradcheck."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinycnn as tc
+from tinycnn import reference as ref
+
+from helpers import assert_close
+
+
+@st.composite
+def conv_cases(draw):
+    """Shapes with groups 1-4, kernels 1-11, non-square images, padding, and strides larger than the kernel."""
+    groups = draw(st.integers(1, 4))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kh = draw(st.integers(1, 11))
+    kw = draw(st.one_of(st.just(kh), st.integers(1, 11)))
+    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), kh - 2 * ph + 7))
+    w = draw(st.integers(max(1, kw - 2 * pw), kw - 2 * pw + 7))
+    n = draw(st.integers(1, 2))
+    return dict(shape=(n, cin, h, w), cout=cout, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
+                groups=groups, seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def make_conv(case, dtype):
+    rng = np.random.default_rng(case["seed"])
+    conv = tc.Conv2d(case["shape"][1], case["cout"], case["kernel"], case["stride"], case["padding"],
+                     case["groups"], dtype=dtype, rng=rng)
+    conv.bias.data[:] = rng.standard_normal(case["cout"])
+    return conv, rng.standard_normal(case["shape"]).astype(dtype), rng
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(case=conv_cases())
+def test_conv_forward_and_backward_equal_reference(case, dtype):
+    conv, x, rng = make_conv(case, dtype)
+    y = conv.forward(x)
+    assert y.dtype == dtype
+    assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding,
+                                       conv.groups))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = conv.backward(dy)
+    ref_dx, ref_dw, ref_db = ref.conv2d_backward(x, conv.weight.data, dy, conv.stride, conv.padding, conv.groups)
+    assert dx.dtype == conv.weight.grad.dtype == dtype
+    assert_close(dx, ref_dx)
+    assert_close(conv.weight.grad, ref_dw)
+    assert_close(conv.bias.grad, ref_db)
+
+
+@given(case=conv_cases())
+def test_conv_passes_gradcheck(case):
+    conv, x, _ = make_conv(case, np.float64)
+    assert tc.gradcheck(conv, x)
+
+
+def test_conv_without_bias_has_only_a_weight():
+    conv = tc.Conv2d(2, 4, 3, bias=False, dtype=np.float64, rng=0)
+    assert [name for name, _ in conv.named_parameters()] == ["weight"]
+    assert tc.gradcheck(conv, np.random.default_rng(1).standard_normal((1, 2, 5, 5)))
+
+
+def test_conv_in_small_chunks_equals_one_chunk(monkeypatch):
+    """Chunking the batch is invisible: a tiny column budget (one image per chunk) gives the same result."""
+    rng = np.random.default_rng(0)
+    conv = tc.Conv2d(3, 4, 3, padding=1, groups=1, dtype=np.float64, rng=rng)
+    x, dy = rng.standard_normal((5, 3, 6, 6)), rng.standard_normal((5, 4, 6, 6))
+    y_whole, dx_whole = conv.forward(x), conv.backward(dy)
+    dw_whole = conv.weight.grad.copy()
+    monkeypatch.setattr("tinycnn.layers.conv.COLUMN_BUFFER_BYTES", 1)
+    np.testing.assert_allclose(conv.forward(x), y_whole, rtol=1e-12)
+    np.testing.assert_allclose(conv.backward(dy), dx_whole, rtol=1e-12)
+    np.testing.assert_allclose(conv.weight.grad, dw_whole, rtol=1e-12)
+
+
+def test_paper_conv1_output_is_55_by_55():
+    """Section 3.5: 96 kernels of 11x11x3, stride 4, on a 227x227 input give 55x55 maps (224 would not)."""
+    conv = tc.Conv2d(3, 96, 11, stride=4)
+    assert conv.output_shape((3, 227, 227)) == (96, 55, 55)
+    assert conv.output_shape((3, 224, 224)) == (96, 54, 54)

@@ -1,0 +1,82 @@
+"""Dense, Flatten, ReLU, Tanh and Dropout."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinycnn as tc
+from tinycnn import reference as ref
+
+from helpers import assert_close, away_from_zero
+
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 40), st.integers(1, 12))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(shape=shapes, seed=st.integers(0, 999))
+def test_dense_equals_reference(shape, seed, dtype):
+    n, d, k = shape
+    rng = np.random.default_rng(seed)
+    dense = tc.Dense(d, k, dtype=dtype, rng=rng)
+    dense.bias.data[:] = rng.standard_normal(k)
+    x = rng.standard_normal((n, d)).astype(dtype)
+    assert_close(dense.forward(x), ref.dense_forward(x, dense.weight.data, dense.bias.data))
+    dy = rng.standard_normal((n, k)).astype(dtype)
+    ref_dx, ref_dw, ref_db = ref.dense_backward(x, dense.weight.data, dy)
+    assert_close(dense.backward(dy), ref_dx)
+    assert_close(dense.weight.grad, ref_dw)
+    assert_close(dense.bias.grad, ref_db)
+
+
+@given(shape=shapes, seed=st.integers(0, 999))
+def test_dense_passes_gradcheck(shape, seed):
+    n, d, k = shape
+    rng = np.random.default_rng(seed)
+    assert tc.gradcheck(tc.Dense(d, k, dtype=np.float64, rng=rng), rng.standard_normal((n, d)))
+
+
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 5), st.integers(1, 5)),
+       seed=st.integers(0, 999))
+def test_elementwise_layers_pass_gradcheck_and_match_reference(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = away_from_zero(rng, shape)
+    dy = rng.standard_normal(shape)
+    relu, tanh = tc.ReLU(), tc.Tanh()
+    assert_close(relu.forward(x), ref.relu_forward(x))
+    assert_close(relu.backward(dy), ref.relu_backward(x, dy))
+    assert_close(tanh.forward(x), np.tanh(x))
+    assert_close(tanh.backward(dy), ref.tanh_backward(x, dy))
+    for layer in (relu, tanh, tc.Flatten(), tc.Dropout(0.5, rng=seed)):
+        assert tc.gradcheck(layer, x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layers_keep_the_dtype(dtype):
+    x = np.ones((2, 3, 4, 4), dtype)
+    for layer in (tc.ReLU(), tc.Tanh(), tc.Dropout(0.5, rng=0), tc.Flatten()):
+        y = layer.forward(x, training=True)
+        assert y.dtype == dtype and layer.backward(y).dtype == dtype
+
+
+def test_flatten_is_c_order_and_backward_restores_the_shape():
+    x = np.arange(24.0).reshape(2, 3, 2, 2)
+    flat = tc.Flatten()
+    np.testing.assert_array_equal(flat.forward(x), x.reshape(2, 12))
+    assert flat.backward(np.ones((2, 12))).shape == x.shape
+
+
+def test_dropout_is_inverted_and_reproducible():
+    x = np.ones((200, 500))
+    y = tc.Dropout(0.5, rng=7).forward(x, training=True)
+    assert set(np.unique(y)) == {0.0, 2.0}                      # survivors scaled by 1/(1-p)
+    assert abs(y.mean() - 1.0) < 0.01                            # the expectation is unchanged
+    np.testing.assert_array_equal(y, tc.Dropout(0.5, rng=7).forward(x, training=True))   # same seed, same mask
+    assert not np.array_equal(y, tc.Dropout(0.5, rng=8).forward(x, training=True))
+
+
+def test_dropout_backward_uses_the_forward_mask_and_evaluation_is_identity():
+    drop = tc.Dropout(0.4, rng=np.random.default_rng(3))
+    x = np.ones((4, 50))
+    y = drop.forward(x, training=True)
+    np.testing.assert_array_equal(drop.backward(np.ones_like(x)), y)
+    assert drop.forward(x, training=False) is x
+    assert drop.backward(x) is x

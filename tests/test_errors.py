@@ -1,0 +1,60 @@
+"""Bad input raises ValueError naming the layer, what it got and what it expected."""
+import numpy as np
+import pytest
+
+import tinycnn as tc
+
+
+@pytest.mark.parametrize("layer, x, expected", [
+    (tc.Conv2d(3, 8, 3), np.ones((3, 32, 32), np.float32), r"Conv2d.*expected input of shape \(N, 3, H, W\), got \(3, 32, 32\)"),
+    (tc.Conv2d(3, 8, 3), np.ones((1, 4, 32, 32), np.float32), r"Conv2d.*expected .*\(N, 3, H, W\), got \(1, 4, 32, 32\)"),
+    (tc.Conv2d(3, 8, 3), np.ones((1, 3, 8, 8)), r"Conv2d.*expected float32 input like its parameters, got float64"),
+    (tc.Conv2d(3, 8, 5), np.ones((1, 3, 4, 4), np.float32), r"Conv2d.*4x4 pixels is too small for a 5x5 window"),
+    (tc.Conv2d(3, 8, 3), np.ones((1, 3, 8, 8), np.int64), r"Conv2d.*expected float32 or float64 input, got int64"),
+    (tc.Dense(10, 2), np.ones((2, 11), np.float32), r"Dense.*expected input of shape \(N, 10\), got \(2, 11\)"),
+    (tc.Dense(10, 2), [[1.0] * 10], r"Dense.*expected a numpy array, got list"),
+    (tc.MaxPool2d(3, 2), np.ones((2, 5, 5), np.float32), r"MaxPool2d.*expected input of shape \(N, C, H, W\)"),
+    (tc.MaxPool2d(3, 2), np.ones((1, 1, 2, 2), np.float32), r"MaxPool2d.*too small for a 3x3 window"),
+    (tc.LocalResponseNorm(), np.ones((2, 5), np.float32), r"LocalResponseNorm.*expected input of shape \(N, C, H, W\)"),
+    (tc.BatchNorm2d(4), np.ones((2, 3, 2, 2), np.float32), r"BatchNorm2d.*expected input of shape \(N, 4, H, W\)"),
+    (tc.BatchNorm1d(4), np.ones((2, 4, 1, 1), np.float32), r"BatchNorm1d.*expected input of shape \(N, 4\)"),
+    (tc.Flatten(), np.ones(5, np.float32), r"Flatten.*at least 2 axes, got \(5,\)"),
+    (tc.ReLU(), np.ones(5, np.int32), r"ReLU.*expected float32 or float64 input, got int32"),
+])
+def test_wrong_input_names_the_layer_what_it_got_and_what_it_expected(layer, x, expected):
+    with pytest.raises(ValueError, match=expected):
+        layer.forward(x)
+
+
+def test_errors_inside_a_sequential_name_the_layer():
+    model = tc.Sequential({"conv1": tc.Conv2d(3, 4, 3), "fc": tc.Dense(4, 2)})
+    with pytest.raises(ValueError, match=r"Conv2d 'conv1'.*got \(1, 1, 8, 8\)"):
+        model.forward(np.ones((1, 1, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"Dense 'fc'.*expected input of shape \(N, 4\), got \(N, 4, 6, 6\)"):
+        model.output_shape((3, 8, 8))
+
+
+def test_backward_before_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="Conv2d.*backward called before forward"):
+        tc.Conv2d(1, 1, 1).backward(np.ones((1, 1, 1, 1), np.float32))
+
+
+def test_backward_with_the_wrong_shape_is_an_error():
+    pool = tc.MaxPool2d(2)
+    pool.forward(np.ones((1, 1, 4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"MaxPool2d.*expected dy of shape \(1, 1, 2, 2\), got \(1, 1, 3, 3\)"):
+        pool.backward(np.ones((1, 1, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: tc.Conv2d(3, 8, 3, groups=2), "multiples of groups"),
+    (lambda: tc.Conv2d(3, 8, 0), "kernel_size >= 1"),
+    (lambda: tc.Conv2d(3, 8, 3, dtype=np.int32), "float32 or float64"),
+    (lambda: tc.MaxPool2d(3, padding=2), "at most half"),
+    (lambda: tc.Dropout(1.0), r"p must be in \[0, 1\)"),
+    (lambda: tc.Dense(0, 3), "positive sizes"),
+    (lambda: tc.Sequential([tc.ReLU(), "relu"]), "expected a tinycnn Layer"),
+])
+def test_bad_constructor_arguments_are_refused(make, expected):
+    with pytest.raises(ValueError, match=expected):
+        make()

@@ -1,0 +1,73 @@
+"""gradcheck itself: it must fail loudly on wrong gradients, and refuse float32."""
+import numpy as np
+import pytest
+
+import tinycnn as tc
+
+
+class WrongInputGradientConv(tc.Conv2d):
+    def backward(self, dy):
+        return super().backward(dy) * 1.01                       # 1% off
+
+
+class WrongWeightGradientConv(tc.Conv2d):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.weight.grad[1, 0, 2, 0] += 0.05                    # one entry off
+        return dx
+
+
+def conv(cls=tc.Conv2d):
+    return cls(2, 3, 3, padding=1, dtype=np.float64, rng=0)
+
+
+def test_gradcheck_passes_a_correct_layer():
+    assert tc.gradcheck(conv(), np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
+
+
+def test_gradcheck_names_a_wrong_input_gradient():
+    with pytest.raises(tc.GradcheckError, match=r"gradient of input is wrong at \(.*numerical .* analytical"):
+        tc.gradcheck(conv(WrongInputGradientConv), np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
+
+
+def test_gradcheck_names_the_parameter_and_the_worst_index():
+    with pytest.raises(tc.GradcheckError, match=r"gradient of weight is wrong at \(1, 0, 2, 0\)"):
+        tc.gradcheck(conv(WrongWeightGradientConv), np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
+
+
+def test_random_directions_catch_a_wrong_gradient_in_a_large_tensor():
+    layer = conv(WrongInputGradientConv)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5))
+    with pytest.raises(tc.GradcheckError, match="input is wrong at direction"):
+        tc.gradcheck(layer, x, full_limit=10)
+
+
+def test_gradcheck_holds_the_dropout_mask_fixed():
+    """Without restoring the Generator, every forward pass would draw a new mask and the check would fail."""
+    x = np.random.default_rng(0).standard_normal((4, 30))
+    assert tc.gradcheck(tc.Dropout(0.5, rng=0), x)
+
+    class FreshMaskDropout(tc.Dropout):                          # hides its Generator from gradcheck
+        def forward(self, x, training=False):
+            self._stream = getattr(self, "_stream", np.random.default_rng(1))
+            self.rng = None
+            keep = self._stream.random(x.shape) >= self.p
+            self._cache = keep * 2.0
+            return x * self._cache
+
+    with pytest.raises(tc.GradcheckError):
+        tc.gradcheck(FreshMaskDropout(0.5), x)
+
+
+def test_gradcheck_refuses_float32():
+    with pytest.raises(ValueError, match="float64"):
+        tc.gradcheck(tc.Conv2d(1, 1, 1), np.ones((1, 1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="float64"):
+        tc.gradcheck(tc.ReLU(), np.ones((1, 3), np.float32))
+
+
+def test_gradient_errors_reports_every_entry():
+    records = tc.gradient_errors(tc.Dense(3, 2, dtype=np.float64, rng=0), np.ones((2, 3)))
+    assert {r["name"] for r in records} == {"input", "weight", "bias"}
+    assert len(records) == 6 + 6 + 2
+    assert max(r["rel_error"] for r in records) < 1e-6

@@ -1,0 +1,76 @@
+"""The numba kernels on their own: GEMM against numpy, and every kernel runnable without the JIT."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from tinycnn.kernels import gemm, get_backend, set_backend
+
+AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, n", AWKWARD)
+def test_gemm_equals_numpy_for_awkward_sizes(m, k, n, dtype):
+    rng = np.random.default_rng(m * k * n)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    c = gemm(a, b)
+    assert c.dtype == dtype
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40), transpose_a=st.booleans(),
+       transpose_b=st.booleans(), step=st.integers(1, 2))
+def test_gemm_reads_transposed_and_strided_views(m, k, n, transpose_a, transpose_b, step, dtype):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m * step) if transpose_a else (m, k * step)).astype(dtype)
+    b = rng.standard_normal((n, k * step) if transpose_b else (k, n * step)).astype(dtype)
+    a = a[:, ::step].T if transpose_a else a[:, ::step]
+    b = b[:, ::step].T if transpose_b else b[:, ::step]
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gemm(a, b), a.astype(np.float64) @ b.astype(np.float64), **tol)
+
+
+def test_gemm_rejects_mismatched_operands():
+    with pytest.raises(ValueError, match=r"gemm: expected \(M, K\) @ \(K, N\), got \(2, 3\) @ \(4, 5\)"):
+        gemm(np.ones((2, 3)), np.ones((4, 5)))
+    with pytest.raises(ValueError, match="float32 and float64"):
+        gemm(np.ones((2, 3), np.float32), np.ones((3, 5)))
+
+
+def test_blas_backend_switch_routes_to_numpy_and_back():
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 2), np.float32)
+    assert get_backend() == "numba"
+    set_backend("blas")
+    try:
+        np.testing.assert_array_equal(gemm(a, b), 4)
+    finally:
+        set_backend("numba")
+    with pytest.raises(ValueError, match="set_backend"):
+        set_backend("cuda")
+
+
+def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
+    """A learner can step through the kernels in a debugger: NUMBA_DISABLE_JIT=1 runs them as Python."""
+    script = textwrap.dedent("""
+        import numpy as np, numba, tinycnn as tc
+        assert numba.config.DISABLE_JIT
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
+        for layer in (tc.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng), tc.MaxPool2d(3, 2),
+                      tc.LocalResponseNorm(3), tc.BatchNorm2d(4)):
+            y = layer.forward(x, training=True)
+            dx = layer.backward(np.ones_like(y))
+            assert dx.shape == x.shape and dx.dtype == np.float32
+        print("ok")
+    """)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -1,0 +1,65 @@
+"""Sequential.summary/profile reproduce the seed's AlexNet table (ALEXNET.md)."""
+import numpy as np
+import pytest
+
+import alexnet
+import tinycnn as tc
+
+# (layer, output shape, parameters, MACs without the bias) from the seed's table for the paper network
+SEED_TABLE = [
+    ("conv1", (96, 55, 55), 34_944, 105_415_200),
+    ("pool1", (96, 27, 27), 0, 0),
+    ("conv2", (256, 27, 27), 614_656, 447_897_600),
+    ("pool2", (256, 13, 13), 0, 0),
+    ("conv3", (384, 13, 13), 885_120, 149_520_384),
+    ("conv4", (384, 13, 13), 1_327_488, 224_280_576),
+    ("conv5", (256, 13, 13), 884_992, 149_520_384),
+    ("pool5", (256, 6, 6), 0, 0),
+    ("fc6", (4096,), 37_752_832, 37_748_736),
+    ("fc7", (4096,), 16_781_312, 16_777_216),
+    ("fc8", (1000,), 4_097_000, 4_096_000),
+]
+
+
+@pytest.fixture(scope="module")
+def paper_rows():
+    return {row["name"]: row for row in alexnet.alexnet(variant="paper", rng=0).profile((3, 227, 227))}
+
+
+@pytest.mark.parametrize("name, shape, params, macs", SEED_TABLE)
+def test_paper_profile_matches_the_seed_table(paper_rows, name, shape, params, macs):
+    row = paper_rows[name]
+    assert (row["output_shape"], row["params"], row["macs"]) == (shape, params, macs)
+
+
+def test_paper_totals_with_and_without_groups():
+    """62,378,344 parameters on one GPU; 60,965,224 (the paper's "60 million") with groups=2."""
+    one = alexnet.alexnet(variant="paper", groups=1, rng=0)
+    two = alexnet.alexnet(variant="paper", groups=2, rng=0)
+    assert sum(p.size for p in one.parameters()) == 62_378_344
+    assert sum(p.size for p in two.parameters()) == 60_965_224
+    assert one.macs((3, 227, 227)) == 1_135_256_096                     # "1.1 billion"
+    conv = sum(r["macs"] for r in one.profile((3, 227, 227)) if r["kind"] == "Conv2d")
+    assert round(conv / one.macs((3, 227, 227)), 2) == 0.95             # the seed: conv is 95% of the compute
+
+
+def test_summary_is_a_keras_style_table_with_totals():
+    model = tc.Sequential([tc.Conv2d(3, 4, 3), tc.ReLU(), tc.BatchNorm2d(4), tc.Flatten(), tc.Dense(4 * 6 * 6, 2)])
+    text = model.summary((3, 8, 8), print_fn=None)
+    lines = text.splitlines()
+    assert lines[1].split() == ["Layer", "(type)", "Output", "Shape", "Param", "#", "MACs"]
+    assert lines[3].split() == ["conv2d", "(Conv2d)", "(None,", "4,", "6,", "6)", "112", "3,888"]
+    assert lines[5].split()[:2] == ["batch_norm2d", "(BatchNorm2d)"]
+    assert lines[5].split()[-2:] == ["16", "0"]                         # gamma, beta + 2 running statistics
+    assert "Total params: 418" in text and "Trainable params: 410" in text and "Non-trainable params: 8" in text
+    assert "Total MACs per image: 4,176" in text
+
+
+def test_summary_names_are_unique_keras_style():
+    model = tc.Sequential([tc.ReLU(), tc.ReLU(), tc.LocalResponseNorm()])
+    assert [row["name"] for row in model.profile((8, 2, 2))] == ["re_lu", "re_lu_1", "local_response_norm"]
+
+
+def test_unknown_variant_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="unknown variant 'vgg'; expected one of paper"):
+        alexnet.alexnet(variant="vgg")

@@ -1,0 +1,11 @@
+"""Layers: one file per family, each a short lesson with the forward and backward math in its docstrings."""
+from .activation import ReLU, Tanh
+from .base import Layer, Parameter
+from .conv import Conv2d
+from .dense import Dense, Flatten
+from .dropout import Dropout
+from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from .pool import MaxPool2d
+
+__all__ = ["Layer", "Parameter", "Conv2d", "MaxPool2d", "LocalResponseNorm", "BatchNorm1d", "BatchNorm2d",
+           "ReLU", "Tanh", "Dropout", "Dense", "Flatten"]

@@ -1,0 +1,37 @@
+"""Element-wise non-linearities: ReLU (the paper's choice, section 3.1) and Tanh (what it replaced)."""
+import numpy as np
+
+from .base import Layer
+
+
+class ReLU(Layer):
+    """y = max(0, x);  dx = dy where x > 0, else 0.   x, y: any shape.
+
+    At x = 0 the derivative is taken as 0.
+    """
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        y = np.maximum(x, 0)
+        self._cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.saved()
+        self.check_grad(dy, y.shape)
+        return np.where(y > 0, dy, 0).astype(y.dtype, copy=False)
+
+
+class Tanh(Layer):
+    """y = tanh(x);  dx = dy * (1 - y^2).   x, y: any shape."""
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        y = np.tanh(x)
+        self._cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.saved()
+        self.check_grad(dy, y.shape)
+        return dy * (1 - y * y)

@@ -1,0 +1,162 @@
+"""The two building blocks every layer shares: `Parameter` and `Layer`.
+
+A layer is a function y = f(x; theta) that can also run backwards:
+
+    y  = layer.forward(x, training)   # computes y and keeps what backward needs
+    dx = layer.backward(dy)           # dL/dx, and p.grad = dL/dp for every parameter p
+
+`dy` is dL/dy for some scalar loss L, with the shape of y. Backward never recomputes the forward pass:
+it uses what forward cached, so forward must come first.
+"""
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Parameter:
+    """A trainable array and its gradient, side by side.
+
+    data: the values (any shape).  grad: dL/d(data), same shape and dtype, filled by backward.
+    lr_mult and decay_mult scale the optimizer's learning rate and weight decay for this parameter.
+    """
+
+    def __init__(self, data, lr_mult=1.0, decay_mult=1.0):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.lr_mult = lr_mult
+        self.decay_mult = decay_mult
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def make_rng(rng):
+    """A numpy Generator from a Generator (used as is), an int seed, or None (fresh OS entropy)."""
+    return np.random.default_rng(rng)
+
+
+def check_dtype(dtype, where):
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{where}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+class Layer:
+    """Base class. Subclasses implement forward, backward and output_shape (and macs if they compute)."""
+
+    name = None        # set by the container that holds the layer ("conv1"), used in messages
+
+    # -- the computation ------------------------------------------------------------------------
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x, training=False):
+        return self.forward(x, training)
+
+    # -- shape arithmetic, without running anything (shapes exclude the batch axis) -------------------
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def macs(self, input_shape):
+        """Multiply-accumulates per example for one forward pass (bias additions not counted)."""
+        return 0
+
+    # -- parameters and state ---------------------------------------------------------------------
+    def children(self):
+        """Named sub-layers: a list of (name, layer). Leaf layers have none."""
+        return []
+
+    def named_parameters(self):
+        """A list of (name, Parameter): the layer's own attributes in definition order, then children's."""
+        own = [(k, v) for k, v in vars(self).items() if isinstance(v, Parameter)]
+        for child_name, child in self.children():
+            own += [(f"{child_name}.{k}", p) for k, p in child.named_parameters()]
+        return own
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        """Non-trainable state that must be saved with the weights (BatchNorm's running statistics)."""
+        own = [(k, getattr(self, k)) for k in getattr(self, "buffer_names", ())]
+        for child_name, child in self.children():
+            own += [(f"{child_name}.{k}", b) for k, b in child.named_buffers()]
+        return own
+
+    def layers(self):
+        """This layer and every layer below it, depth first."""
+        out = [self]
+        for _, child in self.children():
+            out += child.layers()
+        return out
+
+    # -- messages ---------------------------------------------------------------------------------
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self):
+        return ""
+
+    def label(self):
+        """How error messages name this layer: "Conv2d 'conv1' (3, 96, kernel_size=11, ...)"."""
+        named = f" '{self.name}' " if self.name else ""
+        return f"{type(self).__name__}{named}({self.extra_repr()})"
+
+    def check_input(self, x, ndim=None, channels=None, dtype=None):
+        """Raise ValueError naming this layer unless x is a float array of the expected rank and size.
+
+        ndim: required number of axes (None: any); channels: required size of axis 1; dtype: required dtype.
+        """
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{self.label()}: expected a numpy array, got {type(x).__name__}")
+        if ndim is not None and x.ndim != ndim or (channels is not None and x.shape[1] != channels):
+            want = {2: "(N, {})", 4: "(N, {}, H, W)"}.get(ndim, f"{ndim} axes {{}}")
+            want = want.format(channels if channels is not None else ("C" if ndim == 4 else "D"))
+            raise ValueError(f"{self.label()}: expected input of shape {want}, got {x.shape}")
+        if x.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"{self.label()}: expected float32 or float64 input, got {x.dtype}")
+        if dtype is not None and x.dtype != dtype:
+            raise ValueError(f"{self.label()}: expected {np.dtype(dtype)} input like its parameters, "
+                             f"got {x.dtype}")
+
+    def saved(self):
+        """What forward cached for backward; an error if forward has not run."""
+        cache = getattr(self, "_cache", None)
+        if cache is None:
+            raise RuntimeError(f"{self.label()}: backward called before forward")
+        return cache
+
+    def check_grad(self, dy, expected_shape):
+        if dy.shape != tuple(expected_shape):
+            raise ValueError(f"{self.label()}: backward expected dy of shape {tuple(expected_shape)}, "
+                             f"got {dy.shape}")
+
+
+def pair(value, what):
+    """An int or a pair of ints -> a pair: kernel_size=3 means (3, 3)."""
+    pair_ = (value, value) if np.isscalar(value) else tuple(value)
+    if len(pair_) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair_):
+        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
+    return int(pair_[0]), int(pair_[1])
+
+
+def window_output_hw(layer, in_hw, kernel, stride, padding):
+    """Output (OH, OW) of a sliding window: floor((n + 2p - k) / s) + 1 per axis, or a ValueError naming layer."""
+    out = tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(in_hw, kernel, stride, padding))
+    if min(out) < 1:
+        raise ValueError(f"{layer.label()}: input of {in_hw[0]}x{in_hw[1]} pixels is too small for a "
+                         f"{kernel[0]}x{kernel[1]} window with padding {padding}; expected at least "
+                         f"{kernel[0] - 2 * padding[0]}x{kernel[1] - 2 * padding[1]}")
+    return out

@@ -1,0 +1,122 @@
+"""Conv2d: convolution as im2col followed by one matrix product per group."""
+import numpy as np
+
+from ..kernels import col2im, gemm, im2col
+from .base import Layer, Parameter, check_dtype, make_rng, pair, window_output_hw
+
+# The column matrix of one chunk of images stays below this many bytes (unless one image alone needs more).
+COLUMN_BUFFER_BYTES = 32 * 2**20
+
+
+class Conv2d(Layer):
+    """2-D convolution with stride, zero padding and groups (strictly, cross-correlation, as in every framework).
+
+    Shapes
+        x: (N, C, H, W),  weight: (F, C/G, KH, KW),  bias: (F,)  ->  y: (N, F, OH, OW)
+        OH = floor((H + 2*PH - KH) / SH) + 1, and the same for OW.
+
+    Forward
+        y[n, f, oh, ow] = bias[f] + sum_{c, i, j} weight[f, c, i, j] * x[n, g*C/G + c, oh*SH - PH + i, ow*SW - PW + j]
+        where g = f // (F/G) is the group of filter f: groups split the channels into G independent
+        convolutions (the paper's two GPUs are groups=2).
+
+    As matrices, with cols = im2col(x) (see kernels/im2col.py) cut into G row blocks cols_g:
+        Y_g     = W_g @ cols_g          W_g: (F/G, C/G*KH*KW),  cols_g: (C/G*KH*KW, N*OH*OW)
+    Backward, from dY_g: (F/G, N*OH*OW)
+        dW_g    = dY_g @ cols_g^T       dbias = sum of dY over n, oh, ow
+        dcols_g = W_g^T @ dY_g          dx = col2im(dcols)
+
+    Images are processed in chunks so the column matrix never exceeds COLUMN_BUFFER_BYTES (or one image's
+    columns, if that is larger). Backward recomputes the columns instead of keeping them: memory stays bounded.
+    Initialisation: weight ~ N(0, weight_std^2), by default weight_std = sqrt(2/fan_in) (He), bias 0.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True,
+                 dtype=np.float32, rng=None, weight_std=None):
+        self.kernel_size = pair(kernel_size, "Conv2d kernel_size")
+        self.stride = pair(stride, "Conv2d stride")
+        self.padding = pair(padding, "Conv2d padding")
+        if in_channels < 1 or out_channels < 1 or groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                             f"positive multiples of groups ({groups})")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
+            raise ValueError(f"Conv2d: expected kernel_size >= 1, stride >= 1, padding >= 0, got "
+                             f"{self.kernel_size}, {self.stride}, {self.padding}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        dtype = check_dtype(dtype, "Conv2d")
+        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        std = np.sqrt(2.0 / fan_in) if weight_std is None else weight_std
+        self.weight = Parameter(make_rng(rng).standard_normal(shape, dtype) * dtype.type(std))
+        self.bias = Parameter(np.zeros(out_channels, dtype)) if bias else None
+        self._cache = None
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        s += f", padding={self.padding}" if any(self.padding) else ""
+        s += f", groups={self.groups}" if self.groups > 1 else ""
+        return s + ("" if self.bias else ", bias=False")
+
+    def output_shape(self, input_shape):
+        oh, ow = window_output_hw(self, input_shape[1:], self.kernel_size, self.stride, self.padding)
+        return (self.out_channels, oh, ow)
+
+    def macs(self, input_shape):
+        _, oh, ow = self.output_shape(input_shape)
+        return self.weight.size * oh * ow
+
+    def _column_chunks(self, x):
+        """Yield (n0, n1, cols) with cols = im2col(x[n0:n1]) of shape (C*KH*KW, (n1-n0)*OH*OW)."""
+        N, C = x.shape[:2]
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        OH, OW = window_output_hw(self, x.shape[2:], self.kernel_size, self.stride, self.padding)
+        rows, per_image = C * KH * KW, OH * OW
+        chunk = int(np.clip(COLUMN_BUFFER_BYTES // (rows * per_image * x.itemsize), 1, N))
+        buffer = np.empty(rows * per_image * chunk, x.dtype)
+        for n0 in range(0, N, chunk):
+            n1 = min(n0 + chunk, N)
+            cols = buffer[:rows * per_image * (n1 - n0)].reshape(rows, per_image * (n1 - n0))
+            im2col(x[n0:n1], KH, KW, SH, SW, PH, PW, cols)
+            yield n0, n1, cols
+
+    def forward(self, x, training=False):
+        """x: (N, C, H, W) -> y: (N, F, OH, OW)."""
+        self.check_input(x, 4, self.in_channels, self.weight.data.dtype)
+        x = np.ascontiguousarray(x)
+        F, G = self.out_channels, self.groups
+        N, (OH, OW) = x.shape[0], self.output_shape(x.shape[1:])[1:]
+        w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
+        y = np.empty((N, F, OH, OW), x.dtype)
+        for n0, n1, cols in self._column_chunks(x):
+            cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
+            out = np.empty((G, F // G, cols.shape[2]), x.dtype)           # (G, F/G, n*OH*OW)
+            for g in range(G):
+                gemm(w[g], cols[g], out=out[g])
+            y[n0:n1] = out.reshape(F, n1 - n0, OH, OW).transpose(1, 0, 2, 3)
+        if self.bias is not None:
+            y += self.bias.data[:, None, None]
+        self._cache = x
+        return y
+
+    def backward(self, dy):
+        """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (F, C/G, KH, KW) and bias.grad (F,)."""
+        x = self.saved()
+        F, G = self.out_channels, self.groups
+        self.check_grad(dy, (x.shape[0], F) + self.output_shape(x.shape[1:])[1:])
+        w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
+        dw = np.zeros_like(w)
+        dx = np.zeros_like(x)
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        for n0, n1, cols in self._column_chunks(x):
+            n = n1 - n0
+            dy_g = dy[n0:n1].reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
+            cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
+            dcols = np.empty_like(cols)
+            for g in range(G):
+                dw[g] += gemm(dy_g[g], cols[g].T)
+                gemm(w[g].T, dy_g[g], out=dcols[g])
+            col2im(dcols.reshape(-1, dcols.shape[2]), KH, KW, SH, SW, PH, PW, dx[n0:n1])
+        self.weight.grad = dw.reshape(self.weight.shape)
+        if self.bias is not None:
+            self.bias.grad = dy.sum(axis=(0, 2, 3))
+        return dx

@@ -1,0 +1,44 @@
+"""Dropout (Hinton et al. 2012; section 4.2 of the paper), in its "inverted" form."""
+import numpy as np
+
+from .base import Layer, make_rng
+
+
+class Dropout(Layer):
+    """Zero each activation with probability p while training; scale the survivors by 1/(1-p).
+
+    Shapes: x, y: any shape.
+        training:  mask[i] = 1/(1-p) with probability 1-p, else 0;   y = x * mask;   dx = dy * mask
+        otherwise: y = x;  dx = dy
+
+    The paper instead multiplies by 0.5 at test time; scaling while training gives the same expected
+    activation, and the evaluation network needs no change. The mask comes from `rng` (a numpy Generator,
+    an int seed, or None for fresh entropy), so a seed reproduces it.
+    """
+
+    def __init__(self, p=0.5, rng=None):
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = make_rng(rng)
+        self._cache = None
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        if not training or self.p == 0:
+            self._cache = "identity"
+            return x
+        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
+        mask = keep * x.dtype.type(1 / (1 - self.p))
+        self._cache = mask
+        return x * mask
+
+    def backward(self, dy):
+        mask = self.saved()
+        if isinstance(mask, str):
+            return dy
+        self.check_grad(dy, mask.shape)
+        return dy * mask

@@ -1,0 +1,142 @@
+"""Normalisation layers: the paper's local response normalisation, and batch normalisation (seed's Keras net)."""
+import numpy as np
+
+from ..kernels import lrn_backward, lrn_forward
+from .base import Layer, Parameter, check_dtype
+
+
+class LocalResponseNorm(Layer):
+    """Local response normalisation across channels, exactly as in section 3.3 of the paper.
+
+    Shapes: x = a: (N, C, H, W) -> y = b: (N, C, H, W). At each pixel, with n = size and half = n // 2:
+
+        s_i = k + alpha * sum_{j = max(0, i - half)}^{min(C-1, i + half)} a_j^2
+        b_i = a_i * s_i^(-beta)
+
+    The paper uses k=2, n=5, alpha=1e-4, beta=0.75. alpha is NOT divided by n: Caffe and PyTorch use
+    alpha/n (and default k=1), so PyTorch's LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2) equals this layer.
+
+    Backward. b_i depends on a_j through a_i (j = i) and through s_i (j in the window of i), and the window
+    is symmetric, so
+        da_j = db_j * s_j^(-beta) - 2 * alpha * beta * a_j * sum_{i in window(j)} db_i * b_i / s_i
+    Forward keeps s for this. Windows near the first and last channels are simply cut short.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"LocalResponseNorm: size must be a positive odd number (a window centred on "
+                             f"each channel), got {size}")
+        if k <= 0 or alpha < 0:
+            raise ValueError(f"LocalResponseNorm: expected k > 0 and alpha >= 0, got k={k}, alpha={alpha}")
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self._cache = None
+
+    def extra_repr(self):
+        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+    def forward(self, x, training=False):
+        """x: (N, C, H, W) -> y: (N, C, H, W)."""
+        self.check_input(x, 4)
+        N, C, H, W = x.shape
+        a = np.ascontiguousarray(x).reshape(N, C, H * W)
+        y, scale = np.empty_like(a), np.empty_like(a)
+        t = x.dtype.type                                       # keep float32 arithmetic in float32
+        lrn_forward(a, self.size, t(self.alpha), t(self.beta), t(self.k), y, scale)
+        self._cache = (x.shape, a, y, scale)
+        return y.reshape(x.shape)
+
+    def backward(self, dy):
+        """dy: (N, C, H, W) -> dx: (N, C, H, W)."""
+        x_shape, a, y, scale = self.saved()
+        self.check_grad(dy, x_shape)
+        N, C, P = a.shape
+        dx = np.empty_like(a)
+        t = a.dtype.type
+        lrn_backward(a, y, scale, np.ascontiguousarray(dy, a.dtype).reshape(N, C, P), self.size,
+                     t(2 * self.alpha * self.beta), t(self.beta), dx)
+        return dx.reshape(x_shape)
+
+
+class _BatchNorm(Layer):
+    """Batch normalisation (Ioffe & Szegedy 2015) over every axis except the channel axis 1.
+
+    Shapes: x: (N, C) or (N, C, H, W) -> y: same;  weight gamma, bias beta: (C,).
+    With m = the number of values per channel (N, or N*H*W):
+
+    Training:
+        mu = mean(x),  var = mean((x - mu)^2)           per channel, the biased variance
+        xhat = (x - mu) / sqrt(var + eps),   y = gamma * xhat + beta
+        running_mean <- (1 - momentum) * running_mean + momentum * mu
+        running_var  <- (1 - momentum) * running_var  + momentum * var * m / (m - 1)   (unbiased)
+    Evaluation: the same with running_mean and running_var in place of mu and var.
+
+    Backward (training), sums over the m values of a channel:
+        dgamma = sum(dy * xhat),  dbeta = sum(dy)
+        dx = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat))
+    In evaluation mu and var are constants, so dx = gamma / sqrt(running_var + eps) * dy.
+    Running statistics are buffers: saved with the model, never trained (Keras counts them as non-trainable).
+    """
+
+    ndim = None
+    buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        if num_features < 1 or eps <= 0 or not 0 <= momentum <= 1:
+            raise ValueError(f"{type(self).__name__}: expected num_features >= 1, eps > 0, 0 <= momentum <= 1, "
+                             f"got {num_features}, {eps}, {momentum}")
+        dtype = check_dtype(dtype, type(self).__name__)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(np.ones(num_features, dtype))
+        self.bias = Parameter(np.zeros(num_features, dtype))
+        self.running_mean = np.zeros(num_features, dtype)
+        self.running_var = np.ones(num_features, dtype)
+        self._cache = None
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    def _per_channel(self, v):
+        """(C,) -> broadcastable against x: (1, C) or (1, C, 1, 1)."""
+        return v.reshape((1, -1) + (1,) * (self.ndim - 2))
+
+    def forward(self, x, training=False):
+        self.check_input(x, self.ndim, self.num_features, self.weight.data.dtype)
+        axes = (0,) + tuple(range(2, x.ndim))
+        if training:
+            m = x.size // self.num_features
+            if m < 2:
+                raise ValueError(f"{self.label()}: training needs more than one value per channel, got input "
+                                 f"of shape {x.shape}")
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            self.running_mean[:] = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var[:] = (1 - self.momentum) * self.running_var + self.momentum * var * m / (m - 1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
+        xhat = (x - self._per_channel(mean)) * self._per_channel(inv_std)
+        self._cache = (xhat, inv_std, training)
+        return self._per_channel(self.weight.data) * xhat + self._per_channel(self.bias.data)
+
+    def backward(self, dy):
+        xhat, inv_std, training = self.saved()
+        self.check_grad(dy, xhat.shape)
+        axes = (0,) + tuple(range(2, dy.ndim))
+        self.weight.grad = (dy * xhat).sum(axis=axes)
+        self.bias.grad = dy.sum(axis=axes)
+        scale = self._per_channel(self.weight.data * inv_std)
+        if not training:
+            return scale * dy
+        m = dy.size // self.num_features
+        mean_dy = self._per_channel(self.bias.grad / m)
+        mean_dy_xhat = self._per_channel(self.weight.grad / m)
+        return scale * (dy - mean_dy - xhat * mean_dy_xhat)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of convolution maps: x: (N, C, H, W), statistics over N, H and W."""
+    ndim = 4
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of features: x: (N, C), statistics over N (the seed's Keras net after FC6, FC7)."""
+    ndim = 2

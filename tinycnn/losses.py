@@ -1,0 +1,54 @@
+"""The loss: softmax followed by cross-entropy, fused so that it is stable and its gradient is simple."""
+import numpy as np
+
+
+class SoftmaxCrossEntropy:
+    """Mean cross-entropy of softmax(logits) against integer labels.
+
+    Shapes: logits z: (N, K), labels y: (N,) ints in [0, K) -> loss: a scalar.
+
+        p_nk = exp(z_nk - m_n) / sum_j exp(z_nj - m_n)            m_n = max_j z_nj (stability)
+        L    = -(1/N) sum_n log p_{n, y_n} = (1/N) sum_n [log sum_j exp(z_nj - m_n) - (z_{n, y_n} - m_n)]
+        dL/dz_nk = (p_nk - [k == y_n]) / N
+
+    Subtracting the row maximum leaves the softmax unchanged and keeps every exp() in [0, 1], so logits of
+    +-1e4 give a finite loss even in float32.
+    """
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, logits, labels):
+        if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.dtype not in (np.float32, np.float64):
+            raise ValueError(f"SoftmaxCrossEntropy: expected float logits of shape (N, K), got "
+                             f"{getattr(logits, 'dtype', type(logits).__name__)} {getattr(logits, 'shape', '')}")
+        labels = np.asarray(labels)
+        N, K = logits.shape
+        if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"SoftmaxCrossEntropy: expected integer labels of shape ({N},), got "
+                             f"{labels.dtype} {labels.shape}")
+        if N and (labels.min() < 0 or labels.max() >= K):
+            raise ValueError(f"SoftmaxCrossEntropy: labels must be in [0, {K}), got values from "
+                             f"{labels.min()} to {labels.max()}")
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)
+        rows = np.arange(N)
+        loss = np.mean(np.log(sum_exp[:, 0]) - shifted[rows, labels])
+        self._cache = (exp / sum_exp, labels)
+        return loss
+
+    def backward(self):
+        """-> dlogits: (N, K), the gradient of the mean loss."""
+        if self._cache is None:
+            raise RuntimeError("SoftmaxCrossEntropy: backward called before forward")
+        probs, labels = self._cache
+        N = len(labels)
+        dlogits = probs.copy()
+        dlogits[np.arange(N), labels] -= 1
+        return dlogits / probs.dtype.type(N)
+
+    @property
+    def probabilities(self):
+        """softmax(logits) of the last forward, (N, K)."""
+        return self._cache[0]

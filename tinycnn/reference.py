@@ -1,0 +1,192 @@
+"""The slow, obvious twin of every layer: explicit loops, written to be read, used by the tests as the oracle.
+
+Each function computes what the fast layer computes, straight from the definition and with no shared code,
+so that a bug in a kernel cannot hide in both. Shapes follow the layers: NCHW images, (N, D) features.
+Stride, padding and kernel sizes are pairs (height, width).
+"""
+import numpy as np
+
+
+def _pad(x, padding, value=0.0):
+    ph, pw = padding
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def _out(n, k, s, p):
+    return (n + 2 * p - k) // s + 1
+
+
+# -- convolution ---------------------------------------------------------------------------------------------
+
+def conv2d_forward(x, w, b, stride, padding, groups):
+    """x: (N, C, H, W), w: (F, C/G, KH, KW), b: (F,) or None -> y: (N, F, OH, OW)."""
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    (SH, SW), (PH, PW) = stride, padding
+    xp = _pad(x, padding)
+    y = np.zeros((N, F, _out(H, KH, SH, PH), _out(W, KW, SW, PW)), x.dtype)
+    for n in range(N):
+        for f in range(F):
+            g = f // (F // groups)                       # the group of filter f sees channels g*Cg .. g*Cg+Cg-1
+            for oh in range(y.shape[2]):
+                for ow in range(y.shape[3]):
+                    window = xp[n, g * Cg:(g + 1) * Cg, oh * SH:oh * SH + KH, ow * SW:ow * SW + KW]
+                    y[n, f, oh, ow] = np.sum(window * w[f]) + (b[f] if b is not None else 0)
+    return y
+
+
+def conv2d_backward(x, w, dy, stride, padding, groups):
+    """-> dx: (N, C, H, W), dw: (F, C/G, KH, KW), db: (F,). Every output adds its share back."""
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    (SH, SW), (PH, PW) = stride, padding
+    xp = _pad(x, padding)
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for n in range(N):
+        for f in range(F):
+            g = f // (F // groups)
+            for oh in range(dy.shape[2]):
+                for ow in range(dy.shape[3]):
+                    rows, cols = slice(oh * SH, oh * SH + KH), slice(ow * SW, ow * SW + KW)
+                    dw[f] += dy[n, f, oh, ow] * xp[n, g * Cg:(g + 1) * Cg, rows, cols]
+                    dxp[n, g * Cg:(g + 1) * Cg, rows, cols] += dy[n, f, oh, ow] * w[f]
+    dx = dxp[:, :, PH:PH + H, PW:PW + W]
+    return dx, dw, dy.sum(axis=(0, 2, 3))
+
+
+# -- max-pooling ---------------------------------------------------------------------------------------------
+
+def maxpool2d_forward(x, kernel, stride, padding):
+    """x: (N, C, H, W) -> y: (N, C, OH, OW). Padding is -inf, so it never wins."""
+    N, C, H, W = x.shape
+    (KH, KW), (SH, SW) = kernel, stride
+    xp = _pad(x, padding, -np.inf)
+    y = np.zeros((N, C, _out(H, KH, SH, padding[0]), _out(W, KW, SW, padding[1])), x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(y.shape[2]):
+                for ow in range(y.shape[3]):
+                    y[n, c, oh, ow] = xp[n, c, oh * SH:oh * SH + KH, ow * SW:ow * SW + KW].max()
+    return y
+
+
+def maxpool2d_backward(x, dy, kernel, stride, padding):
+    """-> dx: (N, C, H, W). Each window sends dy to its first maximum; overlapping windows add up."""
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    xp = _pad(x, padding, -np.inf)
+    dxp = np.zeros_like(xp)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oh in range(dy.shape[2]):
+                for ow in range(dy.shape[3]):
+                    window = xp[n, c, oh * SH:oh * SH + KH, ow * SW:ow * SW + KW]
+                    i, j = np.unravel_index(np.argmax(window), window.shape)
+                    dxp[n, c, oh * SH + i, ow * SW + j] += dy[n, c, oh, ow]
+    return dxp[:, :, PH:PH + x.shape[2], PW:PW + x.shape[3]]
+
+
+# -- local response normalisation ----------------------------------------------------------------------------
+
+def _lrn_window(i, C, size):
+    return range(max(0, i - size // 2), min(C - 1, i + size // 2) + 1)
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """b_i = a_i / (k + alpha * sum_{j in window(i)} a_j^2)^beta, for each channel i. x, y: (N, C, H, W)."""
+    y = np.zeros_like(x)
+    for i in range(x.shape[1]):
+        s = k + alpha * sum(x[:, j] ** 2 for j in _lrn_window(i, x.shape[1], size))
+        y[:, i] = x[:, i] / s ** beta
+    return y
+
+
+def lrn_backward(x, dy, size, alpha, beta, k):
+    """dx_j = sum_i dy_i * db_i/da_j, with db_i/da_j = [i == j] s_i^-beta - 2 alpha beta a_i a_j s_i^(-beta-1)
+    for every j in window(i)."""
+    C = x.shape[1]
+    s = [k + alpha * sum(x[:, j] ** 2 for j in _lrn_window(i, C, size)) for i in range(C)]
+    dx = np.zeros_like(x)
+    for i in range(C):
+        dx[:, i] += dy[:, i] * s[i] ** -beta
+        for j in _lrn_window(i, C, size):
+            dx[:, j] -= dy[:, i] * 2 * alpha * beta * x[:, i] * x[:, j] * s[i] ** (-beta - 1)
+    return dx
+
+
+# -- dense ---------------------------------------------------------------------------------------------------
+
+def dense_forward(x, w, b):
+    """x: (N, D), w: (K, D), b: (K,) or None -> y: (N, K), y[n, k] = sum_d x[n, d] w[k, d] + b[k]."""
+    y = np.zeros((x.shape[0], w.shape[0]), x.dtype)
+    for n in range(x.shape[0]):
+        for k in range(w.shape[0]):
+            y[n, k] = np.dot(x[n], w[k]) + (b[k] if b is not None else 0)
+    return y
+
+
+def dense_backward(x, w, dy):
+    """-> dx: (N, D), dw: (K, D), db: (K,)."""
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for n in range(x.shape[0]):
+        for k in range(w.shape[0]):
+            dx[n] += dy[n, k] * w[k]
+            dw[k] += dy[n, k] * x[n]
+    return dx, dw, dy.sum(axis=0)
+
+
+# -- batch normalisation -------------------------------------------------------------------------------------
+
+def batchnorm_forward(x, gamma, beta, eps, mean=None, var=None):
+    """x: (N, C) or (N, C, H, W). Uses the batch statistics, or `mean` and `var` when given (evaluation)."""
+    y = np.zeros_like(x)
+    for c in range(x.shape[1]):
+        values = x[:, c]
+        mu = values.mean() if mean is None else mean[c]
+        sigma2 = ((values - mu) ** 2).mean() if var is None else var[c]
+        y[:, c] = gamma[c] * (values - mu) / np.sqrt(sigma2 + eps) + beta[c]
+    return y
+
+
+def batchnorm_backward(x, gamma, dy, eps):
+    """Training-mode backward, by the chain rule one stage at a time. -> dx, dgamma, dbeta."""
+    dx = np.zeros_like(x)
+    dgamma, dbeta = np.zeros_like(gamma), np.zeros_like(gamma)
+    for c in range(x.shape[1]):
+        v, g = x[:, c], dy[:, c]
+        m = v.size
+        mu = v.mean()
+        var = ((v - mu) ** 2).mean()
+        xhat = (v - mu) / np.sqrt(var + eps)
+        dgamma[c], dbeta[c] = np.sum(g * xhat), np.sum(g)
+        dxhat = g * gamma[c]
+        dvar = np.sum(dxhat * (v - mu)) * -0.5 * (var + eps) ** -1.5
+        dmu = -np.sum(dxhat) / np.sqrt(var + eps) + dvar * np.mean(-2 * (v - mu))
+        dx[:, c] = dxhat / np.sqrt(var + eps) + dvar * 2 * (v - mu) / m + dmu / m
+    return dx, dgamma, dbeta
+
+
+# -- element-wise and the loss -------------------------------------------------------------------------------
+
+def relu_forward(x):
+    return np.where(x > 0, x, 0)
+
+
+def relu_backward(x, dy):
+    return np.where(x > 0, dy, 0)
+
+
+def tanh_backward(x, dy):
+    return dy * (1 - np.tanh(x) ** 2)
+
+
+def softmax_cross_entropy(logits, labels):
+    """-> (mean loss, dlogits). Loops over examples; log-sum-exp with the maximum taken out."""
+    N = logits.shape[0]
+    loss, grad = 0.0, np.zeros_like(logits)
+    for n in range(N):
+        z = logits[n] - logits[n].max()
+        p = np.exp(z) / np.exp(z).sum()
+        loss += -np.log(p[labels[n]]) / N
+        grad[n] = p / N
+        grad[n, labels[n]] -= 1 / N
+    return loss, grad
