@@ -61,5 +61,44 @@ def test_summary_names_are_unique_keras_style():
 
 
 def test_unknown_variant_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="unknown variant 'vgg'; expected one of paper"):
+    with pytest.raises(ValueError, match="unknown variant .vgg.; expected one of paper, caffe"):
         alexnet.alexnet(variant="vgg")
+
+
+def test_seed_keras_summary_reproduces_the_seeds_keras_rows():
+    """conv2d (54,54,96) 34,944; max_pooling2d (27,27,96); batch_normalization 384; conv2d_1 (17,17,256)
+    2,973,952; max_pooling2d_1 (8,8,256); batch_normalization_1 1,024 -- in NCHW order here."""
+    rows = alexnet.alexnet(num_classes=10, variant="seed-keras", rng=0).profile((3, 224, 224))
+    got = [(r["name"], r["output_shape"], r["params"]) for r in rows[:8]]
+    assert got == [("conv1", (96, 54, 54), 34_944), ("relu1", (96, 54, 54), 0), ("pool1", (96, 27, 27), 0),
+                   ("bn1", (96, 27, 27), 384), ("conv2", (256, 17, 17), 2_973_952), ("relu2", (256, 17, 17), 0),
+                   ("pool2", (256, 8, 8), 0), ("bn2", (256, 8, 8), 1_024)]
+    bn_rows = [r for r in rows if r["kind"].startswith("BatchNorm")]
+    assert all(r["trainable_params"] * 2 == r["params"] for r in bn_rows)     # moving mean/var: non-trainable
+
+
+@pytest.mark.parametrize("variant, groups, total", [("torchvision", None, 61_100_840), ("caffe", None, 60_965_224),
+                                                    ("paper", 2, 60_965_224), ("paper", 1, 62_378_344)])
+def test_variant_parameter_totals(variant, groups, total):
+    model = alexnet.alexnet(variant=variant, groups=groups, rng=0)
+    side = alexnet.INPUT_SIZE[variant]
+    assert sum(r["params"] for r in model.profile((3, side, side))) == total
+
+
+@pytest.mark.parametrize("variant", alexnet.VARIANTS)
+def test_every_variant_takes_any_number_of_classes_and_runs(variant):
+    size = 32 if variant == "mini" else None
+    model = alexnet.alexnet(num_classes=6, variant=variant, rng=0, input_size=size)
+    side = size or alexnet.INPUT_SIZE[variant]
+    if variant == "mini":
+        y = model.forward(np.random.default_rng(0).standard_normal((2, 3, side, side)).astype(np.float32), True)
+        assert y.shape == (2, 6) and np.isfinite(y).all()
+    assert model.output_shape((3, side, side)) == (6,)
+
+
+def test_caffe_lrn_is_the_papers_formula_with_alpha_over_n_and_k_1():
+    norm = alexnet.alexnet(variant="caffe", rng=0)["norm1"]
+    assert (norm.size, norm.alpha, norm.beta, norm.k) == (5, 1e-4 / 5, 0.75, 1.0)
+    paper = alexnet.alexnet(variant="paper", rng=0)
+    assert paper["conv2"].bias.data[0] == 1.0 and paper["conv3"].bias.data[0] == 0.0
+    assert alexnet.alexnet(variant="paper", rng=0, positive_bias=0.1)["fc7"].bias.data[0] == np.float32(0.1)

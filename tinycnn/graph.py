@@ -1,4 +1,7 @@
-"""Containers: Sequential runs layers one after another; summary() and profile() describe a network."""
+"""Networks of layers: Sequential (a chain), Graph (a named DAG with branches) and Concat to join branches.
+
+Both containers describe themselves without running: summary() prints a Keras-style table, profile() returns it.
+"""
 import re
 
 import numpy as np
@@ -16,60 +19,104 @@ def _keras_style_name(layer, taken):
     return name
 
 
-class Sequential(Layer):
-    """y = f_L(... f_2(f_1(x))); backward runs the layers in reverse, passing each dx on as the next dy.
+class Concat(Layer):
+    """Join several inputs along axis 1 (channels of (N, C, H, W) maps, or features of (N, D) vectors).
 
-    layers: a list of layers (named conv2d, conv2d_1, ... like Keras) or a dict {name: layer}.
-    model["conv1"] or model[0] returns a layer.
+    Shapes: xs = [x_1: (N, C_1, ...), ..., x_k: (N, C_k, ...)] -> y: (N, C_1 + ... + C_k, ...)
+    Backward splits dy at the same places: dx_i = dy[:, C_1 + ... + C_{i-1} : C_1 + ... + C_i].
     """
 
-    def __init__(self, layers):
-        items = list(layers.items()) if isinstance(layers, dict) else None
-        if items is None:
-            items, taken = [], set()
-            for layer in layers:
-                name = _keras_style_name(layer, taken)
-                taken.add(name)
-                items.append((name, layer))
-        for name, layer in items:
+    def output_shape(self, input_shapes):
+        first = tuple(input_shapes[0])
+        if any(tuple(s[1:]) != first[1:] or len(s) != len(first) for s in input_shapes):
+            raise ValueError(f"{self.label()}: inputs must agree on every axis but the channels, got "
+                             f"{[tuple(s) for s in input_shapes]}")
+        return (sum(s[0] for s in input_shapes),) + first[1:]
+
+    def forward(self, xs, training=False):
+        for x in xs:
+            self.check_input(x)
+        self.output_shape([x.shape[1:] for x in xs])
+        self._cache = np.cumsum([x.shape[1] for x in xs])[:-1]
+        return np.concatenate(xs, axis=1)
+
+    def backward(self, dy):
+        return np.split(dy, self.saved(), axis=1)
+
+
+class Network(Layer):
+    """A named DAG of layers: each node is (name, layer, inputs), listed so that inputs come first.
+
+    inputs is the name of one earlier node (or "input", the network's input) or a list of names for a layer
+    that takes several arrays (Concat). Forward evaluates the nodes in order and returns the last one's value.
+    Backward visits them in reverse; where one activation feeds several nodes, the gradients flowing back
+    into it are summed (the multivariate chain rule).
+    """
+
+    def __init__(self, nodes):
+        seen = {"input"}
+        for name, layer, inputs in nodes:
             if not isinstance(layer, Layer):
-                raise ValueError(f"Sequential: '{name}' is a {type(layer).__name__}, expected a tinycnn Layer")
+                raise ValueError(f"{type(self).__name__}: '{name}' is a {type(layer).__name__}, expected a "
+                                 f"tinycnn Layer")
+            if name in seen:
+                raise ValueError(f"{type(self).__name__}: the node name {name!r} is used twice")
+            missing = [i for i in ([inputs] if isinstance(inputs, str) else inputs) if i not in seen]
+            if missing:
+                raise ValueError(f"{type(self).__name__}: node {name!r} reads {missing}, which no earlier node "
+                                 f"produces")
+            seen.add(name)
             layer.name = name
-        if len({name for name, _ in items}) != len(items):
-            raise ValueError("Sequential: layer names must be unique")
-        self._layers = items
+        self.nodes = list(nodes)
 
     def children(self):
-        return list(self._layers)
+        return [(name, layer) for name, layer, _ in self.nodes]
 
     def extra_repr(self):
-        return ", ".join(name for name, _ in self._layers)
+        return ", ".join(name for name, _, _ in self.nodes)
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            for name, layer in self._layers:
+            for name, layer, _ in self.nodes:
                 if name == key:
                     return layer
-            raise KeyError(f"Sequential has no layer named {key!r}; it has {[n for n, _ in self._layers]}")
-        return self._layers[key][1]
+            raise KeyError(f"{type(self).__name__} has no layer named {key!r}; it has "
+                           f"{[name for name, _, _ in self.nodes]}")
+        return self.nodes[key][1]
 
     def __len__(self):
-        return len(self._layers)
+        return len(self.nodes)
+
+    @staticmethod
+    def _gather(values, inputs):
+        return values[inputs] if isinstance(inputs, str) else [values[i] for i in inputs]
 
     def forward(self, x, training=False):
-        for _, layer in self._layers:
-            x = layer.forward(x, training)
-        return x
+        values = {"input": x}
+        for name, layer, inputs in self.nodes:
+            values[name] = layer.forward(self._gather(values, inputs), training)
+        return values[self.nodes[-1][0]]
 
     def backward(self, dy):
-        for _, layer in reversed(self._layers):
-            dy = layer.backward(dy)
-        return dy
+        grads = {self.nodes[-1][0]: dy}
+        for name, layer, inputs in reversed(self.nodes):
+            if name not in grads:                       # this node does not reach the output
+                continue
+            dx = layer.backward(grads.pop(name))
+            for source, d in ([(inputs, dx)] if isinstance(inputs, str) else zip(inputs, dx)):
+                grads[source] = grads[source] + d if source in grads else d
+        return grads["input"]
+
+    def _shapes(self, input_shape):
+        """Yield (name, layer, its input shape(s), its output shape) for every node, without running it."""
+        shapes = {"input": tuple(input_shape)}
+        for name, layer, inputs in self.nodes:
+            in_shape = self._gather(shapes, inputs)
+            shapes[name] = tuple(layer.output_shape(in_shape))
+            yield name, layer, in_shape, shapes[name]
 
     def output_shape(self, input_shape):
-        for _, layer in self._layers:
-            input_shape = layer.output_shape(input_shape)
-        return tuple(input_shape)
+        return list(self._shapes(input_shape))[-1][3]
 
     def macs(self, input_shape):
         return sum(row["macs"] for row in self.profile(input_shape))
@@ -81,18 +128,14 @@ class Sequential(Layer):
         buffers (BatchNorm's running statistics), as Keras' "Param #" does.
         """
         rows = []
-        shape = tuple(input_shape)
-        for name, layer in self._layers:
-            if isinstance(layer, Sequential):
-                for row in layer.profile(shape):
-                    rows.append(dict(row, name=f"{name}.{row['name']}"))
-            else:
-                trainable = sum(p.size for p in layer.parameters())
-                buffers = sum(b.size for _, b in layer.named_buffers())
-                rows.append(dict(name=name, kind=type(layer).__name__, output_shape=layer.output_shape(shape),
-                                 params=trainable + buffers, trainable_params=trainable,
-                                 macs=layer.macs(shape)))
-            shape = layer.output_shape(shape)
+        for name, layer, in_shape, out_shape in self._shapes(input_shape):
+            if isinstance(layer, Network):
+                rows += [dict(row, name=f"{name}.{row['name']}") for row in layer.profile(in_shape)]
+                continue
+            trainable = sum(p.size for p in layer.parameters())
+            buffers = sum(b.size for _, b in layer.named_buffers())
+            rows.append(dict(name=name, kind=type(layer).__name__, output_shape=out_shape,
+                             params=trainable + buffers, trainable_params=trainable, macs=layer.macs(in_shape)))
         return rows
 
     def summary(self, input_shape, print_fn=print):
@@ -125,3 +168,41 @@ class Sequential(Layer):
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+class Graph(Network):
+    """A named DAG with branches: Graph([(name, layer, inputs), ...]), e.g. the paper's two GPU towers.
+
+        tc.Graph([("conv_a", tc.Conv2d(3, 4, 3), "input"), ("conv_b", tc.Conv2d(3, 4, 3), "input"),
+                  ("both", tc.Concat(), ["conv_a", "conv_b"])])
+    """
+
+
+class Sequential(Network):
+    """y = f_L(... f_2(f_1(x))); backward runs the layers in reverse, passing each dx on as the next dy.
+
+    layers: a list of layers (named conv2d, conv2d_1, ... like Keras) or a dict {name: layer}.
+    model["conv1"] or model[0] returns a layer.
+    """
+
+    def __init__(self, layers):
+        if isinstance(layers, dict):
+            items = list(layers.items())
+        else:
+            items, taken = [], set()
+            for layer in layers:
+                name = _keras_style_name(layer, taken)
+                taken.add(name)
+                items.append((name, layer))
+        previous = ["input"] + [name for name, _ in items]
+        super().__init__([(name, layer, source) for (name, layer), source in zip(items, previous)])
+
+    def forward(self, x, training=False):
+        for _, layer, _ in self.nodes:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dy):
+        for _, layer, _ in reversed(self.nodes):
+            dy = layer.backward(dy)
+        return dy

@@ -85,6 +85,21 @@ def maxpool2d_backward(x, dy, kernel, stride, padding):
     return dxp[:, :, PH:PH + x.shape[2], PW:PW + x.shape[3]]
 
 
+def adaptive_avgpool2d_forward(x, output_size):
+    """x: (N, C, H, W) -> y: (N, C, OH, OW); window (i, j) spans rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1."""
+    N, C, H, W = x.shape
+    OH, OW = output_size
+    y = np.zeros((N, C, OH, OW), x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(OH):
+                for j in range(OW):
+                    h0, h1 = int(np.floor(i * H / OH)), int(np.ceil((i + 1) * H / OH))
+                    w0, w1 = int(np.floor(j * W / OW)), int(np.ceil((j + 1) * W / OW))
+                    y[n, c, i, j] = x[n, c, h0:h1, w0:w1].mean()
+    return y
+
+
 # -- local response normalisation ----------------------------------------------------------------------------
 
 def _lrn_window(i, C, size):

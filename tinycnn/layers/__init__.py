@@ -5,7 +5,8 @@ from .conv import Conv2d
 from .dense import Dense, Flatten
 from .dropout import Dropout
 from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
-from .pool import MaxPool2d
+from .pool import AdaptiveAvgPool2d, MaxPool2d
 
 __all__ = ["Layer", "Parameter", "Conv2d", "MaxPool2d", "LocalResponseNorm", "BatchNorm1d", "BatchNorm2d",
-           "ReLU", "Tanh", "Dropout", "Dense", "Flatten"]
+           "ReLU", "Tanh", "Dropout", "Dense", "Flatten",
+           "AdaptiveAvgPool2d"]

@@ -16,29 +16,39 @@ class LocalResponseNorm(Layer):
     The paper uses k=2, n=5, alpha=1e-4, beta=0.75. alpha is NOT divided by n: Caffe and PyTorch use
     alpha/n (and default k=1), so PyTorch's LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2) equals this layer.
 
+    groups=G normalises each block of C/G channels on its own, windows cut at the block edges: on the paper's
+    two GPUs each GPU normalised only its own maps, so the paper's two-tower network uses groups=2.
+
     Backward. b_i depends on a_j through a_i (j = i) and through s_i (j in the window of i), and the window
     is symmetric, so
         da_j = db_j * s_j^(-beta) - 2 * alpha * beta * a_j * sum_{i in window(j)} db_i * b_i / s_i
     Forward keeps s for this. Windows near the first and last channels are simply cut short.
     """
 
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
         if size < 1 or size % 2 == 0:
             raise ValueError(f"LocalResponseNorm: size must be a positive odd number (a window centred on "
                              f"each channel), got {size}")
         if k <= 0 or alpha < 0:
             raise ValueError(f"LocalResponseNorm: expected k > 0 and alpha >= 0, got k={k}, alpha={alpha}")
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        if groups < 1:
+            raise ValueError(f"LocalResponseNorm: groups must be >= 1, got {groups}")
+        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
         self._cache = None
 
     def extra_repr(self):
-        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+        s = f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+        return s + (f", groups={self.groups}" if self.groups > 1 else "")
 
     def forward(self, x, training=False):
         """x: (N, C, H, W) -> y: (N, C, H, W)."""
         self.check_input(x, 4)
         N, C, H, W = x.shape
-        a = np.ascontiguousarray(x).reshape(N, C, H * W)
+        if C % self.groups:
+            raise ValueError(f"{self.label()}: expected a channel count divisible by groups={self.groups}, got "
+                             f"input of shape {x.shape}")
+        G = self.groups
+        a = np.ascontiguousarray(x).reshape(N * G, C // G, H * W)    # each group is a separate "image"
         y, scale = np.empty_like(a), np.empty_like(a)
         t = x.dtype.type                                       # keep float32 arithmetic in float32
         lrn_forward(a, self.size, t(self.alpha), t(self.beta), t(self.k), y, scale)

@@ -65,3 +65,52 @@ class MaxPool2d(Layer):
         dx = np.zeros(x_shape, dtype)
         maxpool_backward(np.ascontiguousarray(dy, dtype), argmax, dx)
         return dx
+
+
+def adaptive_bins(n, out):
+    """The windows of adaptive pooling along one axis: bin i covers [floor(i*n/out), ceil((i+1)*n/out))."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Average over an (OH, OW) grid of windows sized to fit any input (torchvision's AlexNet, 6x6).
+
+    Shapes: x: (N, C, H, W) -> y: (N, C, OH, OW)
+        window (i, j) covers rows [floor(i*H/OH), ceil((i+1)*H/OH)) and the same for columns;
+        y[n, c, i, j] = mean of x over the window
+    Backward: each pixel of a window receives dy / (window area); overlapping windows add.
+    When H = OH and W = OW every window is one pixel and the layer is the identity.
+    """
+
+    def __init__(self, output_size):
+        self.output_size = pair(output_size, "AdaptiveAvgPool2d output_size")
+        if min(self.output_size) < 1:
+            raise ValueError(f"AdaptiveAvgPool2d: output_size must be positive, got {self.output_size}")
+        self._cache = None
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+    def output_shape(self, input_shape):
+        return (input_shape[0],) + self.output_size
+
+    def _windows(self, H, W):
+        for i, (h0, h1) in enumerate(adaptive_bins(H, self.output_size[0])):
+            for j, (w0, w1) in enumerate(adaptive_bins(W, self.output_size[1])):
+                yield i, j, slice(h0, h1), slice(w0, w1), (h1 - h0) * (w1 - w0)
+
+    def forward(self, x, training=False):
+        self.check_input(x, 4)
+        y = np.empty(x.shape[:2] + self.output_size, x.dtype)
+        for i, j, rows, cols, _ in self._windows(*x.shape[2:]):
+            y[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+        self._cache = (x.shape, x.dtype)
+        return y
+
+    def backward(self, dy):
+        x_shape, dtype = self.saved()
+        self.check_grad(dy, x_shape[:2] + self.output_size)
+        dx = np.zeros(x_shape, dtype)
+        for i, j, rows, cols, area in self._windows(*x_shape[2:]):
+            dx[:, :, rows, cols] += (dy[:, :, i, j] / dtype.type(area))[:, :, None, None]
+        return dx

@@ -1,0 +1,104 @@
+"""Graph (a named DAG) and Concat: branches, shared activations, and the paper's two towers."""
+import numpy as np
+import pytest
+
+import alexnet
+import tinycnn as tc
+from tinycnn import reference as ref
+
+from helpers import assert_close, away_from_zero
+
+
+def test_a_shared_activation_sums_the_gradients_of_its_branches():
+    """input -> relu feeds two convs whose outputs are concatenated: dL/d(relu) is the sum over both paths."""
+    rng = np.random.default_rng(0)
+    graph = tc.Graph([
+        ("relu", tc.ReLU(), "input"),
+        ("left", tc.Conv2d(2, 3, 3, padding=1, dtype=np.float64, rng=rng), "relu"),
+        ("right", tc.Conv2d(2, 2, 1, dtype=np.float64, rng=rng), "relu"),
+        ("both", tc.Concat(), ["left", "right"]),
+        ("pool", tc.MaxPool2d(3, 2), "both"),
+    ])
+    x = away_from_zero(rng, (2, 2, 7, 6))
+    assert graph.output_shape((2, 7, 6)) == (5, 3, 2)
+    assert tc.gradcheck(graph, x)
+
+
+def test_gradcheck_fails_if_the_graph_overwrote_instead_of_summing():
+    """Planted bug: keep only the last branch's gradient for a shared activation."""
+
+    class OverwritingGraph(tc.Graph):
+        def backward(self, dy):
+            grads = {self.nodes[-1][0]: dy}
+            for name, layer, inputs in reversed(self.nodes):
+                dx = layer.backward(grads.pop(name))
+                for source, d in ([(inputs, dx)] if isinstance(inputs, str) else zip(inputs, dx)):
+                    grads[source] = d                                   # = where += is needed
+            return grads["input"]
+
+    rng = np.random.default_rng(0)
+    graph = OverwritingGraph([("a", tc.Dense(3, 2, dtype=np.float64, rng=rng), "input"),
+                              ("b", tc.Dense(3, 2, dtype=np.float64, rng=rng), "input"),
+                              ("ab", tc.Concat(), ["a", "b"])])
+    with pytest.raises(tc.GradcheckError, match="input"):
+        tc.gradcheck(graph, rng.standard_normal((2, 3)))
+
+
+def test_graph_refuses_unknown_inputs_and_duplicate_names():
+    with pytest.raises(ValueError, match=r"node 'b' reads \['nowhere'\]"):
+        tc.Graph([("a", tc.ReLU(), "input"), ("b", tc.ReLU(), "nowhere")])
+    with pytest.raises(ValueError, match="'a' is used twice"):
+        tc.Graph([("a", tc.ReLU(), "input"), ("a", tc.ReLU(), "a")])
+
+
+def test_concat_refuses_mismatched_maps():
+    with pytest.raises(ValueError, match="Concat.*must agree"):
+        tc.Concat().forward([np.ones((1, 2, 3, 3)), np.ones((1, 2, 4, 4))])
+
+
+def test_lrn_groups_normalise_each_block_of_channels_on_its_own():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 8, 3, 3))
+    y = tc.LocalResponseNorm(5, 1.0, 0.75, 2.0, groups=2).forward(x)
+    assert_close(y[:, :4], ref.lrn_forward(x[:, :4], 5, 1.0, 0.75, 2.0))
+    assert_close(y[:, 4:], ref.lrn_forward(x[:, 4:], 5, 1.0, 0.75, 2.0))
+    assert tc.gradcheck(tc.LocalResponseNorm(3, 1.0, 0.75, 2.0, groups=2), x)
+
+
+@pytest.mark.parametrize("size", [(13, 13), (6, 6), (7, 11), (3, 2)])
+def test_adaptive_average_pool_equals_reference_and_passes_gradcheck(size):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3) + size)
+    pool = tc.AdaptiveAvgPool2d((4, 3) if size == (3, 2) else 6)
+    assert_close(pool.forward(x), ref.adaptive_avgpool2d_forward(x, pool.output_size))
+    assert tc.gradcheck(pool, x)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_two_towers_compute_exactly_what_the_groups_2_network_computes(training):
+    """The paper's two GPUs as a graph equal one network with groups=2 (and LRN within each group)."""
+    model = alexnet.alexnet(num_classes=7, variant="paper", groups=2, rng=0, dtype=np.float64, input_size=99)
+    rng = np.random.default_rng(1)
+    towers = alexnet.two_towers(model)
+    assert sum(p.size for p in towers.parameters()) == sum(p.size for p in model.parameters())
+    x = rng.standard_normal((2, 3, 99, 99)) * 50
+    y_model = model.forward(x, training)
+    y_towers = towers.forward(x, training)                      # same dropout masks: the Generators were copied
+    np.testing.assert_allclose(y_towers, y_model, rtol=1e-12, atol=1e-15)
+    dy = rng.standard_normal(y_model.shape)
+    np.testing.assert_allclose(towers.backward(dy), model.backward(dy), rtol=1e-9, atol=1e-15)
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5"):
+        for kind in ("weight", "bias"):
+            whole = getattr(model[name], kind).grad
+            halves = np.concatenate([getattr(towers[f"{name}_{t}"], kind).grad for t in "ab"])
+            np.testing.assert_allclose(halves, whole, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(towers["fc6"].weight.grad, model["fc6"].weight.grad, rtol=1e-9, atol=1e-15)
+
+
+def test_two_towers_have_the_papers_kernel_counts():
+    towers = alexnet.two_towers(alexnet.alexnet(variant="paper", groups=2, rng=0))
+    counts = [towers[f"conv{i}_a"].out_channels for i in range(1, 6)]
+    assert counts == [48, 128, 192, 192, 128]
+    assert towers["conv3_a"].in_channels == 256 and towers["conv4_a"].in_channels == 192
+    assert towers.output_shape((3, 227, 227)) == (1000,)
+    assert sum(r["params"] for r in towers.profile((3, 227, 227))) == 60_965_224
