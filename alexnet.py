@@ -17,11 +17,17 @@ The paper's network (Krizhevsky, Sutskever, Hinton 2012, section 3.5), with inpu
 """
 import argparse
 import copy
+import json
+import os
 import sys
 
 import numpy as np
 
 import tinycnn as tc
+from tinycnn import checkpoint, data
+from tinycnn.data import Preprocess
+from tinycnn.plots import save_run_pictures
+from tinycnn.train import Trainer, TrainingDiverged, evaluate, predict_probs
 
 VARIANTS = ("paper", "caffe", "torchvision", "seed-keras", "mini")
 INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 64}
@@ -132,18 +138,19 @@ def _seed_keras(net, num_classes, groups, positive_bias):
 
 
 def _mini(net, num_classes, groups, positive_bias):
-    """The paper's layer sequence (LRN, overlapping pooling, dropout) at widths for 32-64 px images:
-    32-64-96-96-64 kernels, 256-unit dense layers. He-normal initialisation, which trains well at this depth."""
+    """The paper's layer sequence (LRN, overlapping 3x3/2 pooling, dropout) for 32-64 px images: 32-64-96-96-64
+    kernels and 256-unit dense layers. Pooling pads by 1 so a 32 px input still leaves 2x2 maps for fc6
+    (without it, 64 features would reach fc6 and dropout would halve them). He-normal initialisation."""
     net.conv("conv1", 32, 5, stride=2, padding=2)
     net.add("relu1", tc.ReLU()); net.add("norm1", tc.LocalResponseNorm(groups=groups))
-    net.add("pool1", tc.MaxPool2d(3, 2))
+    net.add("pool1", tc.MaxPool2d(3, 2, padding=1))
     net.conv("conv2", 64, 5, padding=2, groups=groups)
     net.add("relu2", tc.ReLU()); net.add("norm2", tc.LocalResponseNorm(groups=groups))
-    net.add("pool2", tc.MaxPool2d(3, 2))
+    net.add("pool2", tc.MaxPool2d(3, 2, padding=1))
     net.conv("conv3", 96, 3, padding=1); net.add("relu3", tc.ReLU())
     net.conv("conv4", 96, 3, padding=1, groups=groups); net.add("relu4", tc.ReLU())
     net.conv("conv5", 64, 3, padding=1, groups=groups); net.add("relu5", tc.ReLU())
-    net.add("pool5", tc.MaxPool2d(3, 2))
+    net.add("pool5", tc.MaxPool2d(3, 2, padding=1))
     for fc in ("fc6", "fc7"):
         net.add("drop" + fc[2:], tc.Dropout(0.5, rng=net.rng))
         net.dense(fc, 256)
@@ -220,21 +227,189 @@ def two_towers(model):
     return tc.Graph(nodes)
 
 
+# -- checkpoints and data for the command line ---------------------------------------------------------------
+
+# Pixel scale: the paper and Caffe feed raw 0-255 values minus the mean (their N(0, 0.01^2) weights expect it);
+# the He-initialised variants train best on 0-1 values.
+PIXEL_SCALE = {"paper": 1.0, "caffe": 1.0, "torchvision": 1 / 255, "seed-keras": 1 / 255, "mini": 1 / 255}
+
+
+def stored_size(input_size):
+    """Images are kept about 1/8 larger than the crops taken from them, as 256 is to the paper's 227."""
+    return round(input_size * 1.125)
+
+
+def build(config, rng=None):
+    """The model a checkpoint's config describes."""
+    return alexnet(config["num_classes"], config["variant"], config["groups"], rng=rng,
+                   positive_bias=config["positive_bias"], input_size=config["input_size"])
+
+
+def load_checkpoint(path):
+    """-> (model, meta): a ready model, and meta with classes, config, epoch, history, preprocess, ..."""
+    entries, meta = checkpoint.read(path)
+    try:
+        model = build(meta["config"])
+        preprocess = Preprocess(*(entries[f"array/{k}"] for k in ("scale", "mean_image", "pca_vectors",
+                                                                  "pca_values")))
+    except (KeyError, TypeError, ValueError) as error:
+        raise checkpoint.CheckpointError(f"{path}: does not describe a tinycnn AlexNet ({error})") from None
+    checkpoint.restore(path, model, entries)
+    meta["preprocess"] = preprocess
+    return model, meta
+
+
+def load_data(args, size):
+    """(train, val) ImageSets from --data, or the built-in shapes."""
+    if args.data is None:
+        return data.builtin(args.train_images, args.val_images, size, seed=args.seed)
+    train, val = data.load(args.data, size, rng=args.seed)
+    if train.skipped:
+        print(f"skipped {len(train.skipped)} unreadable image file(s), first: {train.skipped[0]}", file=sys.stderr)
+    if args.per_class:
+        train = data.per_class(train, args.per_class, np.random.default_rng(args.seed))
+    return train, val
+
+
+def positive(kind, name):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text}")
+        return value
+    return parse
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+def command_summary(args):
+    size = args.input_size or INPUT_SIZE[args.variant]
+    alexnet(args.classes, args.variant, args.groups, rng=0, input_size=size).summary((3, size, size))
+
+
+def command_train(args):
+    size = args.input_size or INPUT_SIZE[args.variant]
+    train, val = load_data(args, stored_size(size))
+    config = dict(variant=args.variant, num_classes=len(train.classes), groups=args.groups or
+                  DEFAULT_GROUPS[args.variant], input_size=size, positive_bias=args.positive_bias)
+    model_rng = np.random.default_rng([args.seed, 1])
+    model = build(config, rng=model_rng)
+    preprocess = Preprocess.fit(train.images, PIXEL_SCALE[args.variant])
+    trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
+                      lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
+                      dropout_rngs=[model_rng],
+                      data_info=dict(path=args.data, seed=args.seed, train_images=args.train_images,
+                                     val_images=args.val_images, per_class=args.per_class))
+    if args.resume:
+        trainer.resume(os.path.join(args.out, "last.npz"))
+        print(f"resumed {args.out}/last.npz at epoch {trainer.epoch}")
+    print(f"training {args.variant} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
+          f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}")
+    trainer.fit(args.epochs)
+    best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))
+    final = evaluate(best, val, preprocess, size, ten_crop=args.ten_crop)
+    crops = "10-crop" if args.ten_crop else "centre-crop"
+    print(f"best checkpoint: val top-1 {final['top1']:.3f}, top-5 {final['top5']:.3f} ({crops}), "
+          f"saved in {args.out}/best.npz")
+    with open(os.path.join(args.out, "history.json"), "w") as f:
+        json.dump(trainer.history, f, indent=1)
+    for picture in save_run_pictures(trainer.history, model["conv1"].weight.data, args.out):
+        print(f"wrote {picture}")
+
+
+def command_evaluate(args):
+    model, meta = load_checkpoint(args.checkpoint)
+    size = meta["config"]["input_size"]
+    if args.data is None:                        # the run's own validation set
+        run = meta["data"]
+        if run["path"] is None:
+            _, val = data.builtin(run["train_images"], run["val_images"], stored_size(size), seed=run["seed"])
+        else:
+            _, val = data.load(run["path"], stored_size(size), rng=run["seed"])
+    else:
+        train, val = data.load(args.data, stored_size(size), val_fraction=0.0)
+        val = train if len(val) == 0 else val
+    if val.classes != meta["classes"]:
+        raise ValueError(f"{args.data}: classes {val.classes[:6]} do not match the checkpoint's "
+                         f"{meta['classes'][:6]}")
+    result = evaluate(model, val, meta["preprocess"], size, ten_crop=args.ten_crop)
+    print(f"{len(val)} images: loss {result['loss']:.4f}, top-1 {result['top1']:.3f}, top-5 {result['top5']:.3f}"
+          f" ({'10-crop' if args.ten_crop else 'centre crop'})")
+
+
+def command_predict(args):
+    from PIL import Image, UnidentifiedImageError
+    model, meta = load_checkpoint(args.checkpoint)
+    size = meta["config"]["input_size"]
+    for path in args.images:
+        try:
+            with Image.open(path) as image:
+                pixels = data.images.square(image, stored_size(size))[None]
+        except (OSError, UnidentifiedImageError) as error:
+            raise ValueError(f"{path}: not a readable image ({error})") from None
+        probs = predict_probs(model, pixels, meta["preprocess"], size, ten_crop=args.ten_crop)[0]
+        top = np.argsort(-probs)[:5]
+        print(f"{path}: " + ", ".join(f"{meta['classes'][i]} {probs[i]:.3f}" for i in top))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="alexnet.py", description="AlexNet with tinycnn")
     commands = parser.add_subparsers(dest="command", required=True)
+
     summary = commands.add_parser("summary", help="print the layer table: output shapes, parameters, MACs")
     summary.add_argument("--variant", default="paper", choices=VARIANTS)
     summary.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    summary.add_argument("--classes", type=int, default=1000)
-    summary.add_argument("--input-size", type=int, default=None)
+    summary.add_argument("--classes", type=positive(int, "--classes"), default=1000)
+    summary.add_argument("--input-size", type=positive(int, "--input-size"), default=None)
+
+    train = commands.add_parser("train", help="train on the built-in shapes or --data (the paper's recipe)")
+    train.add_argument("--data", help="a folder of class folders, a CIFAR-10 batches folder, or an .npz "
+                                      "(default: the built-in shapes)")
+    train.add_argument("--variant", default="mini", choices=VARIANTS)
+    train.add_argument("--groups", type=int, default=None, choices=(1, 2))
+    train.add_argument("--input-size", type=positive(int, "--input-size"), default=None,
+                       help="crop size (default: 32 for mini, the variant's own otherwise)")
+    train.add_argument("--epochs", type=positive(int, "--epochs"), default=8)
+    train.add_argument("--batch-size", type=positive(int, "--batch-size"), default=None,
+                       help="default: 32 for mini, the paper's 128 otherwise")
+    train.add_argument("--lr", type=positive(float, "--lr"), default=None,
+                       help="initial learning rate; default: 0.02 for mini, the paper's 0.01 otherwise")
+    train.add_argument("--positive-bias", type=float, default=1.0,
+                       help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
+    train.add_argument("--patience", type=positive(int, "--patience"), default=2,
+                       help="epochs without a better validation error before the learning rate drops 10x")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, history and pictures")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
+    train.add_argument("--ten-crop", action="store_true", help="evaluate the best model with 10 crops at the end")
+    train.add_argument("--no-pca", action="store_true", help="turn PCA colour augmentation off")
+    train.add_argument("--train-images", type=positive(int, "--train-images"), default=7000,
+                       help="built-in data: training images")
+    train.add_argument("--val-images", type=positive(int, "--val-images"), default=1000,
+                       help="built-in data: validation images")
+    train.add_argument("--per-class", type=positive(int, "--per-class"), default=None,
+                       help="--data: train on at most this many images per class")
+
+    evaluate_ = commands.add_parser("evaluate", help="top-1/top-5 of a checkpoint")
+    evaluate_.add_argument("--checkpoint", required=True)
+    evaluate_.add_argument("--data", help="images to evaluate on (default: the run's validation set)")
+    evaluate_.add_argument("--ten-crop", action="store_true")
+
+    predict = commands.add_parser("predict", help="top-5 classes of images")
+    predict.add_argument("--checkpoint", required=True)
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--ten-crop", action="store_true")
+
     args = parser.parse_args(argv)
+    if args.command == "train":
+        mini = args.variant == "mini"            # the main job: small images, small batches, a higher rate
+        args.input_size = args.input_size or (32 if mini else None)
+        args.batch_size = args.batch_size or (32 if mini else 128)
+        args.lr = args.lr or (0.02 if mini else 0.01)
     try:
-        if args.command == "summary":
-            size = args.input_size or INPUT_SIZE[args.variant]
-            model = alexnet(args.classes, args.variant, args.groups, rng=0, input_size=size)
-            model.summary((3, size, size))
-    except ValueError as error:
+        {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
+         "predict": command_predict}[args.command](args)
+    except (ValueError, OSError, TrainingDiverged) as error:
         print(f"alexnet.py {args.command}: {error}", file=sys.stderr)
         return 2
     return 0

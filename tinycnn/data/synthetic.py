@@ -38,17 +38,17 @@ def draw_image(seed, index, label, size):
     t = ((np.cos(angle) * x + np.sin(angle) * y) + 1.5) / 3
     image = c0 + (c1 - c0) * t[..., None]
     # clutter: thin lines and small blobs in random colours
-    for _ in range(rng.integers(2, 6)):
+    for _ in range(rng.integers(1, 4)):             # 1 to 3 pieces of clutter
         colour = rng.uniform(0, 1, 3)
         if rng.random() < 0.5:
             a, offset = rng.uniform(0, np.pi), rng.uniform(-1, 1)
-            image[np.abs(np.cos(a) * x + np.sin(a) * y - offset) < rng.uniform(0.02, 0.05)] = colour
+            image[np.abs(np.cos(a) * x + np.sin(a) * y - offset) < rng.uniform(0.01, 0.025)] = colour
         else:
             cx, cy = rng.uniform(-1, 1, 2)
-            image[np.hypot(x - cx, y - cy) < rng.uniform(0.05, 0.12)] = colour
+            image[np.hypot(x - cx, y - cy) < rng.uniform(0.03, 0.07)] = colour
     # the shape: position, scale, rotation and a colour that stands out from the local background
-    scale = rng.uniform(0.3, 0.55)
-    cx, cy = rng.uniform(-0.9 + scale, 0.9 - scale, 2)
+    scale = rng.uniform(0.45, 0.7)
+    cx, cy = rng.uniform(-0.95 + scale, 0.95 - scale, 2)
     theta = rng.uniform(0, 2 * np.pi)
     u = (np.cos(theta) * (x - cx) + np.sin(theta) * (y - cy)) / scale
     v = (-np.sin(theta) * (x - cx) + np.cos(theta) * (y - cy)) / scale
@@ -58,7 +58,7 @@ def draw_image(seed, index, label, size):
     if np.abs(colour - behind).sum() < 0.9:
         colour = np.where(behind > 0.5, rng.uniform(0, 0.25, 3), rng.uniform(0.75, 1, 3))
     image[mask] = colour
-    image += rng.normal(0, rng.uniform(0.02, 0.08), image.shape)
+    image += rng.normal(0, rng.uniform(0.01, 0.05), image.shape)
     return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -1,0 +1,146 @@
+"""Training, checkpoints and the command line, on tiny runs of the built-in data."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import alexnet
+import tinycnn as tc
+from tinycnn import checkpoint, data
+from tinycnn.train import Plateau, Trainer, evaluate, predict_probs, top_k_correct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_plateau_divides_after_patience_and_at_most_three_times():
+    plateau = Plateau(patience=2, max_drops=3)
+    errors = [0.5, 0.4, 0.4, 0.45, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    drops = [plateau.step(e) for e in errors]
+    assert [i for i, d in enumerate(drops) if d] == [3, 6, 8]
+
+
+def test_top_k_counts_labels_among_the_k_largest():
+    probs = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]])
+    assert top_k_correct(probs, np.array([2, 0]), 1) == 1
+    assert top_k_correct(probs, np.array([2, 2]), 2) == 1
+    assert top_k_correct(probs, np.array([2, 2]), 5) == 2          # k larger than the classes: all of them
+
+
+def small_run(tmp_path, epochs=1, **kwargs):
+    train, val = data.builtin(48, 24, 36, seed=0)
+    config = dict(variant="mini", num_classes=6, groups=1, input_size=32, positive_bias=1.0)
+    model_rng = np.random.default_rng([0, 1])
+    model = alexnet.build(config, rng=model_rng)
+    pre = data.Preprocess.fit(train.images, 1 / 255)
+    trainer = Trainer(model, config, train, val, pre, 32, str(tmp_path), np.random.default_rng([0, 2]), lr=0.01,
+                      batch_size=16, progress=False, dropout_rngs=[model_rng], **kwargs)
+    trainer.fit(epochs, log=lambda line: None)
+    return trainer
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
+    trainer = small_run(tmp_path)
+    model, meta = alexnet.load_checkpoint(str(tmp_path / "last.npz"))
+    assert meta["classes"] == list(data.SHAPE_CLASSES) and meta["epoch"] == 1
+    images = trainer.val.images
+    expected = predict_probs(trainer.model, images, trainer.preprocess, 32)
+    np.testing.assert_array_equal(predict_probs(model, images, meta["preprocess"], 32), expected)
+    np.testing.assert_array_equal(meta["preprocess"].mean_image, trainer.preprocess.mean_image)
+
+
+def test_checkpoints_hold_plain_arrays_and_refuse_pickles(tmp_path):
+    small_run(tmp_path)
+    with np.load(tmp_path / "last.npz", allow_pickle=False) as archive:
+        assert "param/conv1.weight" in archive.files and "velocity/fc8.bias" in archive.files
+    entries = dict(np.load(tmp_path / "last.npz", allow_pickle=False))
+    entries["param/conv1.weight"] = np.array([object()], dtype=object)
+    np.savez(tmp_path / "evil.npz", **entries)
+    with pytest.raises(checkpoint.CheckpointError, match="refusing to load pickled objects"):
+        alexnet.load_checkpoint(str(tmp_path / "evil.npz"))
+
+
+def test_corrupt_and_mismatched_checkpoints_are_clear_errors(tmp_path):
+    small_run(tmp_path)
+    blob = (tmp_path / "last.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(blob[:len(blob) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="truncated.npz: corrupt or truncated"):
+        alexnet.load_checkpoint(str(tmp_path / "truncated.npz"))
+    with pytest.raises(checkpoint.CheckpointError, match="no such checkpoint"):
+        alexnet.load_checkpoint(str(tmp_path / "missing.npz"))
+    other = alexnet.alexnet(num_classes=3, variant="mini", rng=0, input_size=32)
+    entries, _ = checkpoint.read(str(tmp_path / "last.npz"))
+    with pytest.raises(checkpoint.CheckpointError, match=r"param/fc8.weight has shape \(6, 256\), the model "
+                                                         r"expects \(3, 256\)"):
+        checkpoint.restore("last.npz", other, entries)
+
+
+def test_training_writes_history_last_and_best_and_the_loss_falls(tmp_path):
+    trainer = small_run(tmp_path, epochs=3)
+    assert [h["epoch"] for h in trainer.history] == [1, 2, 3]
+    assert trainer.history[-1]["train_loss"] < trainer.history[0]["train_loss"]
+    assert (tmp_path / "last.npz").exists() and (tmp_path / "best.npz").exists()
+
+
+def test_ten_crop_evaluation_averages_ten_views():
+    train, val = data.builtin(12, 12, 36, seed=0)
+    model = alexnet.alexnet(num_classes=6, variant="mini", rng=0, input_size=32)
+    pre = data.Preprocess.fit(train.images, 1 / 255)
+    single = evaluate(model, val, pre, 32)
+    ten = evaluate(model, val, pre, 32, ten_crop=True)
+    assert 0 <= ten["top1"] <= 1 and ten["loss"] != single["loss"]
+    assert ten["top5"] >= ten["top1"]
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "alexnet.py"), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_command_line_train_evaluate_predict(tmp_path):
+    out = tmp_path / "run"
+    done = run_cli("train", "--epochs", "2", "--train-images", "60", "--val-images", "30", "--batch-size", "16",
+                   "--out", str(out), "--ten-crop")
+    assert done.returncode == 0, done.stderr
+    assert "epoch 2/2" in done.stdout and "(10-crop)" in done.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert {"train_loss", "val_loss", "val_top1", "val_top5", "lr"} <= set(history[0])
+    pictures = [name for name in os.listdir(out) if name.endswith(".png")]
+    try:
+        import matplotlib  # noqa: F401
+        assert sorted(pictures) == ["conv1_filters.png", "curves.png"]
+    except ImportError:
+        assert pictures == []
+    done = run_cli("evaluate", "--checkpoint", str(out / "best.npz"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("30 images: loss")
+    from PIL import Image
+    Image.fromarray(data.make_shapes(1, 36, seed=5)[0][0]).save(tmp_path / "one.png")
+    done = run_cli("predict", "--checkpoint", str(out / "best.npz"), str(tmp_path / "one.png"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{tmp_path / 'one.png'}: ") and done.stdout.count(",") == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr", "0"], "--lr must be > 0"),
+    (["train", "--batch-size", "0"], "--batch-size must be > 0"),
+    (["train", "--variant", "vgg"], "invalid choice: 'vgg'"),
+    (["train", "--data", "/no/such/folder"], "/no/such/folder: no such file or folder"),
+    (["evaluate", "--checkpoint", "/no/such.npz"], "/no/such.npz: no such checkpoint file"),
+])
+def test_command_line_errors_are_one_line_without_traceback(args, message):
+    done = run_cli(*args)
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_paper_alexnet_takes_a_training_step_at_227():
+    model = alexnet.alexnet(num_classes=4, variant="paper", rng=0)
+    x = np.random.default_rng(0).uniform(-100, 100, (2, 3, 227, 227)).astype(np.float32)
+    loss_fn = tc.SoftmaxCrossEntropy()
+    loss = loss_fn.forward(model.forward(x, training=True), np.array([0, 3]))
+    model.backward(loss_fn.backward())
+    tc.SGD(model.parameters(), lr=0.01).step()
+    assert np.isfinite(loss) and all(np.isfinite(p.data).all() for p in model.parameters())

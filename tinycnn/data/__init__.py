@@ -1,0 +1,58 @@
+"""Datasets for training: the built-in shapes, your own image folders, CIFAR-10 batches and .npz files."""
+import os
+
+import numpy as np
+
+from .augment import Preprocess, centre_crop, pca_colour, random_crop_flip, ten_crops
+from .images import ImageSet, load_cifar, load_folder, load_npz, natural_key
+from .synthetic import CLASSES as SHAPE_CLASSES, make_shapes
+
+__all__ = ["ImageSet", "Preprocess", "builtin", "load", "split", "per_class", "make_shapes", "SHAPE_CLASSES",
+           "random_crop_flip", "pca_colour", "centre_crop", "ten_crops", "natural_key"]
+
+
+def builtin(n_train, n_val, size, seed=0):
+    """The generated shapes: train images 0 .. n_train-1 and validation images after them, (size, size)."""
+    train = ImageSet(*make_shapes(n_train, size, seed), SHAPE_CLASSES)
+    val = ImageSet(*make_shapes(n_val, size, seed, start=n_train), SHAPE_CLASSES)
+    return train, val
+
+
+def split(data, val_fraction, rng):
+    """Hold out about `val_fraction` of each class (at least one image of each class with two or more)."""
+    train_index, val_index = [], []
+    for label in range(len(data.classes)):
+        members = rng.permutation(np.flatnonzero(data.labels == label))
+        n_val = int(round(len(members) * val_fraction)) if len(members) > 1 else 0
+        n_val = max(n_val, 1) if len(members) > 1 else 0
+        val_index += list(members[:n_val])
+        train_index += list(members[n_val:])
+    return data.subset(np.sort(train_index)), data.subset(np.sort(val_index))
+
+
+def per_class(data, n, rng):
+    """At most n images of each class, drawn at random (for training on a small subset)."""
+    keep = [rng.permutation(np.flatnonzero(data.labels == label))[:n] for label in range(len(data.classes))]
+    return data.subset(np.sort(np.concatenate(keep)))
+
+
+def load(path, size, val_fraction=0.2, rng=None):
+    """Read `path` (a class-folder tree, a CIFAR-10 python-batches folder, or an .npz) -> (train, val).
+
+    CIFAR-10's test_batch is its validation set; otherwise `val_fraction` of each class is held out.
+    """
+    rng = np.random.default_rng(rng)
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file or folder")
+    if os.path.isfile(path):
+        if not path.endswith(".npz"):
+            raise ValueError(f"{path}: expected a folder of class folders, a CIFAR-10 folder, or an .npz file")
+        return split(load_npz(path, size), val_fraction, rng)
+    from .images import is_cifar
+    if is_cifar(path):
+        train, val = load_cifar(path, size)
+        return (train, val) if val is not None else split(train, val_fraction, rng)
+    data = load_folder(path, size)
+    train, val = split(data, val_fraction, rng)
+    train.skipped = data.skipped
+    return train, val

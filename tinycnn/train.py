@@ -1,0 +1,172 @@
+"""Training and evaluation with the paper's recipe (section 5): SGD with momentum 0.9 and weight decay 5e-4,
+the learning rate divided by 10 when validation error stops improving (at most three times), random crops,
+flips and PCA colour noise while training, and centre-crop or 10-crop evaluation (top-1 and top-5).
+"""
+import os
+import time
+
+import numpy as np
+
+from . import checkpoint
+from .data.augment import centre_crop, pca_colour, random_crop_flip, ten_crops
+from .losses import SoftmaxCrossEntropy
+from .optim import SGD
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; nothing from the diverged step was saved."""
+
+
+class Plateau:
+    """lr /= 10 when validation top-1 error has not improved for `patience` epochs, at most `max_drops` times."""
+
+    def __init__(self, patience=2, max_drops=3):
+        self.patience, self.max_drops = patience, max_drops
+        self.best, self.bad_epochs, self.drops = float("inf"), 0, 0
+
+    def step(self, val_error):
+        """Record one epoch's validation error; return True if the learning rate should drop now."""
+        if val_error < self.best:
+            self.best, self.bad_epochs = val_error, 0
+            return False
+        self.bad_epochs += 1
+        if self.bad_epochs >= self.patience and self.drops < self.max_drops:
+            self.bad_epochs, self.drops = 0, self.drops + 1
+            return True
+        return False
+
+    def state(self):
+        return dict(best=self.best, bad_epochs=self.bad_epochs, drops=self.drops, patience=self.patience,
+                    max_drops=self.max_drops)
+
+    def load(self, state):
+        self.__dict__.update(state)
+
+
+def top_k_correct(probs, labels, k):
+    """Number of rows whose true label is among the k largest probabilities."""
+    k = min(k, probs.shape[1])
+    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    return int((top == labels[:, None]).any(axis=1).sum())
+
+
+def predict_probs(model, images, preprocess, size, batch_size=100, ten_crop=False):
+    """Softmax outputs (N, classes) for uint8 images (N, S, S, 3): centre crop, or the mean over ten crops."""
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = preprocess(images[i:i + batch_size])
+        views = ten_crops(x, size) if ten_crop else [centre_crop(x, size)]
+        probs = 0
+        for view in views:
+            logits = model.forward(np.ascontiguousarray(view), training=False).astype(np.float64)
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = probs + e / e.sum(axis=1, keepdims=True)
+        out.append(probs / len(views))
+    return np.concatenate(out)
+
+
+def evaluate(model, data, preprocess, size, batch_size=100, ten_crop=False):
+    """-> dict(loss, top1, top5) on an ImageSet: the mean cross-entropy of the (averaged) softmax, accuracies."""
+    probs = predict_probs(model, data.images, preprocess, size, batch_size, ten_crop)
+    picked = probs[np.arange(len(data)), data.labels]
+    return dict(loss=float(-np.mean(np.log(np.maximum(picked, 1e-12)))),
+                top1=top_k_correct(probs, data.labels, 1) / len(data),
+                top5=top_k_correct(probs, data.labels, 5) / len(data))
+
+
+class Trainer:
+    """Trains `model` on ImageSets with the paper's recipe and writes history and checkpoints to `out_dir`.
+
+    config: JSON-able description of the model, stored in every checkpoint so it can be rebuilt.
+    rng: the Generator that draws data order and augmentation; dropout_rngs: the model's own Generators,
+    saved and restored with it so a resumed run continues the same random streams.
+    data_info: JSON-able description of the data, stored in checkpoints as meta["data"].
+    """
+
+    def __init__(self, model, config, train, val, preprocess, input_size, out_dir, rng, lr=0.01, momentum=0.9,
+                 weight_decay=5e-4, batch_size=128, pca=True, patience=2, progress=True, dropout_rngs=(),
+                 data_info=None):
+        self.model, self.config, self.train, self.val = model, config, train, val
+        self.preprocess, self.input_size, self.out_dir, self.rng = preprocess, input_size, out_dir, rng
+        self.optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.batch_size, self.pca, self.progress = batch_size, pca, progress
+        self.plateau = Plateau(patience)
+        self.dropout_rngs = list(dropout_rngs)
+        self.data_info = data_info
+        self.epoch, self.history = 0, []
+
+    # -- one epoch --------------------------------------------------------------------------------------------
+    def augmented_batch(self, index):
+        x = random_crop_flip(self.preprocess(self.train.images[index]), self.input_size, self.rng)
+        return pca_colour(x, self.preprocess, self.rng) if self.pca else x
+
+    def train_epoch(self):
+        from tqdm import tqdm
+        order = self.rng.permutation(len(self.train))
+        steps = range(0, len(order), self.batch_size)
+        bar = tqdm(steps, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False, mininterval=0.5,
+                   disable=None if self.progress else True)         # None: no bar when not a terminal
+        total_loss = correct = seen = 0
+        start = time.perf_counter()
+        for step, i in enumerate(bar):
+            index = order[i:i + self.batch_size]
+            labels = self.train.labels[index]
+            logits = self.model.forward(self.augmented_batch(index), training=True)
+            loss = float(self.loss_fn.forward(logits, labels))
+            if not np.isfinite(loss):
+                raise TrainingDiverged(f"the loss became {loss} at epoch {self.epoch + 1}, step {step + 1}; "
+                                       f"try a smaller learning rate (now {self.optimizer.lr:g})")
+            self.model.backward(self.loss_fn.backward())
+            self.optimizer.step()
+            total_loss += loss * len(index)
+            correct += int((logits.argmax(axis=1) == labels).sum())
+            seen += len(index)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
+                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
+        bar.close()
+        return dict(train_loss=total_loss / seen, train_top1=correct / seen,
+                    images_per_s=seen / (time.perf_counter() - start))
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def fit(self, epochs, log=print):
+        """Train until `epochs` epochs are done in all (counting those before a resume)."""
+        while self.epoch < epochs:
+            lr = self.optimizer.lr
+            record = self.train_epoch()
+            self.epoch += 1
+            record.update({f"val_{k}": v for k, v in evaluate(self.model, self.val, self.preprocess,
+                                                                self.input_size).items()})
+            record.update(epoch=self.epoch, lr=lr)
+            self.history.append(record)
+            improved = 1 - record["val_top1"] < self.plateau.best
+            if self.plateau.step(1 - record["val_top1"]):
+                self.optimizer.lr = lr / 10
+            log(f"epoch {self.epoch}/{epochs}  train loss {record['train_loss']:.4f} top-1 "
+                f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f} "
+                f"top-5 {record['val_top5']:.3f}  lr {lr:g}  {record['images_per_s']:.0f} img/s")
+            self.save(os.path.join(self.out_dir, "last.npz"))
+            if improved:
+                self.save(os.path.join(self.out_dir, "best.npz"))
+        return self.history
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    def save(self, path):
+        meta = dict(config=self.config, classes=self.train.classes, data=self.data_info, epoch=self.epoch,
+                    lr=self.optimizer.lr,
+                    history=self.history, plateau=self.plateau.state(), rng=self.rng.bit_generator.state,
+                    dropout_rngs=[g.bit_generator.state for g in self.dropout_rngs])
+        checkpoint.save(path, self.model, meta, self.optimizer, arrays=self.preprocess.state())
+
+    def resume(self, path):
+        """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams."""
+        entries, meta = checkpoint.read(path)
+        if meta.get("config") != self.config:
+            raise checkpoint.CheckpointError(f"{path}: was written for {meta.get('config')}, not {self.config}")
+        checkpoint.restore(path, self.model, entries, self.optimizer)
+        self.epoch, self.history, self.optimizer.lr = meta["epoch"], meta["history"], meta["lr"]
+        self.plateau.load(meta["plateau"])
+        self.rng.bit_generator.state = meta["rng"]
+        for g, state in zip(self.dropout_rngs, meta["dropout_rngs"]):
+            g.bit_generator.state = state
+        return meta
