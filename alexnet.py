@@ -369,7 +369,7 @@ def main(argv=None):
     train.add_argument("--groups", type=int, default=None, choices=(1, 2))
     train.add_argument("--input-size", type=positive(int, "--input-size"), default=None,
                        help="crop size (default: 32 for mini, the variant's own otherwise)")
-    train.add_argument("--epochs", type=positive(int, "--epochs"), default=8)
+    train.add_argument("--epochs", type=positive(int, "--epochs"), default=7)
     train.add_argument("--batch-size", type=positive(int, "--batch-size"), default=None,
                        help="default: 32 for mini, the paper's 128 otherwise")
     train.add_argument("--lr", type=positive(float, "--lr"), default=None,
