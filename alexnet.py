@@ -30,7 +30,7 @@ from tinycnn.plots import save_run_pictures
 from tinycnn.train import Trainer, TrainingDiverged, evaluate, predict_probs
 
 VARIANTS = ("paper", "caffe", "torchvision", "seed-keras", "mini")
-INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 64}
+INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 32}
 DEFAULT_GROUPS = {"paper": 1, "caffe": 2, "torchvision": 1, "seed-keras": 1, "mini": 1}
 
 
@@ -368,7 +368,7 @@ def main(argv=None):
     train.add_argument("--variant", default="mini", choices=VARIANTS)
     train.add_argument("--groups", type=int, default=None, choices=(1, 2))
     train.add_argument("--input-size", type=positive(int, "--input-size"), default=None,
-                       help="crop size (default: 32 for mini, the variant's own otherwise)")
+                       help="crop size (default: the variant's own: 227, 224, or 32 for mini)")
     train.add_argument("--epochs", type=positive(int, "--epochs"), default=7)
     train.add_argument("--batch-size", type=positive(int, "--batch-size"), default=None,
                        help="default: 32 for mini, the paper's 128 otherwise")
@@ -403,7 +403,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "train":
         mini = args.variant == "mini"            # the main job: small images, small batches, a higher rate
-        args.input_size = args.input_size or (32 if mini else None)
         args.batch_size = args.batch_size or (32 if mini else 128)
         args.lr = args.lr or (0.02 if mini else 0.01)
     try:

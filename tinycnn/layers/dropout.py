@@ -1,5 +1,4 @@
 """Dropout (Hinton et al. 2012; section 4.2 of the paper), in its "inverted" form."""
-import numpy as np
 
 from .base import Layer, make_rng
 
