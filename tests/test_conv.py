@@ -80,3 +80,19 @@ def test_paper_conv1_output_is_55_by_55():
     conv = tc.Conv2d(3, 96, 11, stride=4)
     assert conv.output_shape((3, 227, 227)) == (96, 55, 55)
     assert conv.output_shape((3, 224, 224)) == (96, 54, 54)
+
+
+def test_a_first_layer_can_skip_its_input_gradient_without_changing_the_weight_gradients():
+    rng = np.random.default_rng(0)
+    model = tc.Sequential([tc.Conv2d(3, 4, 3, rng=rng, dtype=np.float64), tc.ReLU(),
+                           tc.Conv2d(4, 2, 3, rng=rng, dtype=np.float64)])
+    x, dy = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((2, 2, 3, 3))
+    model.forward(x, training=True)
+    assert model.backward(dy).shape == x.shape
+    grads = [p.grad.copy() for p in model.parameters()]
+    model.skip_input_gradient()
+    assert model[0].needs_input_grad is False and model[2].needs_input_grad is True
+    model.forward(x, training=True)
+    assert model.backward(dy) is None
+    for p, g in zip(model.parameters(), grads):
+        np.testing.assert_array_equal(p.grad, g)

@@ -103,9 +103,17 @@ class Network(Layer):
             if name not in grads:                       # this node does not reach the output
                 continue
             dx = layer.backward(grads.pop(name))
+            if dx is None:                              # the layer skipped its input gradient
+                continue
             for source, d in ([(inputs, dx)] if isinstance(inputs, str) else zip(inputs, dx)):
                 grads[source] = grads[source] + d if source in grads else d
-        return grads["input"]
+        return grads.get("input")
+
+    def skip_input_gradient(self):
+        """Training needs no dL/d(images): let the layers that read the input skip computing it."""
+        for _, layer, inputs in self.nodes:
+            if inputs == "input":
+                layer.needs_input_grad = False
 
     def _shapes(self, input_shape):
         """Yield (name, layer, its input shape(s), its output shape) for every node, without running it."""
@@ -206,3 +214,4 @@ class Sequential(Network):
         for _, layer, _ in reversed(self.nodes):
             dy = layer.backward(dy)
         return dy
+

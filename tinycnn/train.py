@@ -87,6 +87,7 @@ class Trainer:
                  weight_decay=5e-4, batch_size=128, pca=True, patience=2, progress=True, dropout_rngs=(),
                  data_info=None):
         self.model, self.config, self.train, self.val = model, config, train, val
+        model.skip_input_gradient()
         self.preprocess, self.input_size, self.out_dir, self.rng = preprocess, input_size, out_dir, rng
         self.optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.loss_fn = SoftmaxCrossEntropy()

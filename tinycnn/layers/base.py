@@ -53,7 +53,8 @@ def check_dtype(dtype, where):
 class Layer:
     """Base class. Subclasses implement forward, backward and output_shape (and macs if they compute)."""
 
-    name = None        # set by the container that holds the layer ("conv1"), used in messages
+    name = None                # set by the container that holds the layer ("conv1"), used in messages
+    needs_input_grad = True    # False lets a layer that reads the data skip computing dL/dx (backward -> None)
 
     # -- the computation ------------------------------------------------------------------------
     def forward(self, x, training=False):

@@ -99,23 +99,28 @@ class Conv2d(Layer):
         return y
 
     def backward(self, dy):
-        """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (F, C/G, KH, KW) and bias.grad (F,)."""
+        """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (F, C/G, KH, KW) and bias.grad (F,).
+
+        With needs_input_grad = False (a first layer, whose input is the data) dx is skipped: returns None.
+        """
         x = self.saved()
         F, G = self.out_channels, self.groups
         self.check_grad(dy, (x.shape[0], F) + self.output_shape(x.shape[1:])[1:])
         w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
         dw = np.zeros_like(w)
-        dx = np.zeros_like(x)
+        dx = np.zeros_like(x) if self.needs_input_grad else None
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         for n0, n1, cols in self._column_chunks(x):
             n = n1 - n0
             dy_g = dy[n0:n1].reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
             cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
-            dcols = np.empty_like(cols)
             for g in range(G):
                 dw[g] += gemm(dy_g[g], cols[g].T)
-                gemm(w[g].T, dy_g[g], out=dcols[g])
-            col2im(dcols.reshape(-1, dcols.shape[2]), KH, KW, SH, SW, PH, PW, dx[n0:n1])
+            if dx is not None:
+                dcols = np.empty_like(cols)
+                for g in range(G):
+                    gemm(w[g].T, dy_g[g], out=dcols[g])
+                col2im(dcols.reshape(-1, dcols.shape[2]), KH, KW, SH, SW, PH, PW, dx[n0:n1])
         self.weight.grad = dw.reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad = dy.sum(axis=(0, 2, 3))
