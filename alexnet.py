@@ -1,6 +1,10 @@
 """AlexNet built from tinycnn layers, and the command line.
 
-    python alexnet.py summary [--variant V] [--groups 1|2] [--classes K] [--input-size S]
+    python alexnet.py summary  [--variant V] [--groups 1|2] [--classes K] [--input-size S]
+    python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S] ...
+    python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
+    python alexnet.py predict  --checkpoint FILE IMAGE [IMAGE ...]
+    python alexnet.py bench    [--quick]
 
 Variants: "paper", "caffe" (bvlc_alexnet), "torchvision", "seed-keras" (the seed notes' Keras listing) and
 "mini" (the paper's layer sequence for 32-64 px images). two_towers() turns a groups=2 paper model into the
@@ -400,7 +404,17 @@ def main(argv=None):
     predict.add_argument("images", nargs="+")
     predict.add_argument("--ten-crop", action="store_true")
 
+    bench = commands.add_parser("bench", help="speed and memory against OpenBLAS and PyTorch (benchmarks/)")
+    bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        try:
+            from benchmarks import bench as benchmark
+        except ImportError:
+            print("alexnet.py bench: benchmarks/ not found; run it from a checkout of tinycnn", file=sys.stderr)
+            return 2
+        return benchmark.main(["--quick"] if args.quick else [])
     if args.command == "train":
         mini = args.variant == "mini"            # the main job: small images, small batches, a higher rate
         args.batch_size = args.batch_size or (32 if mini else 128)
