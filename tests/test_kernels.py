@@ -74,3 +74,12 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_benchmark_multiplies_the_shapes_alexnet_multiplies():
+    from benchmarks.bench import alexnet_gemm_shapes
+    shapes = {name: (m, k, n) for name, m, k, n, _ in alexnet_gemm_shapes(batch=1)}
+    assert shapes["conv1 forward"] == (96, 363, 55 * 55)
+    assert shapes["conv2 dW"] == (256, 27 * 27, 96 * 25)
+    assert shapes["fc6 forward"] == (1, 9216, 4096)
+    assert "conv1 dX" not in shapes                       # the first layer skips its input gradient
