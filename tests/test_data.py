@@ -179,3 +179,9 @@ def test_ten_crops_are_four_corners_the_centre_and_their_mirrors():
     np.testing.assert_array_equal(crops[3], x[:, :, 2:, 2:])
     np.testing.assert_array_equal(crops[4], centre_crop(x, 3))
     np.testing.assert_array_equal(crops[5:], crops[:5, ..., ::-1])
+
+
+def test_split_with_no_validation_fraction_keeps_everything_for_training():
+    images, labels = make_shapes(12, 8, seed=0)
+    train, val = data.split(data.ImageSet(images, labels, data.SHAPE_CLASSES), 0.0, np.random.default_rng(0))
+    assert len(train) == 12 and len(val) == 0

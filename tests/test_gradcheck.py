@@ -71,3 +71,10 @@ def test_gradient_errors_reports_every_entry():
     assert {r["name"] for r in records} == {"input", "weight", "bias"}
     assert len(records) == 6 + 6 + 2
     assert max(r["rel_error"] for r in records) < 1e-6
+
+
+def test_gradcheck_explains_a_layer_that_skips_its_input_gradient():
+    layer = conv()
+    layer.needs_input_grad = False
+    with pytest.raises(ValueError, match="needs_input_grad = False"):
+        tc.gradcheck(layer, np.random.default_rng(0).standard_normal((1, 2, 5, 5)))

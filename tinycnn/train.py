@@ -81,6 +81,7 @@ class Trainer:
     rng: the Generator that draws data order and augmentation; dropout_rngs: the model's own Generators,
     saved and restored with it so a resumed run continues the same random streams.
     data_info: JSON-able description of the data, stored in checkpoints as meta["data"].
+    The layers that read the images are told to skip their input gradient (model.skip_input_gradient()).
     """
 
     def __init__(self, model, config, train, val, preprocess, input_size, out_dir, rng, lr=0.01, momentum=0.9,

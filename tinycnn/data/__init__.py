@@ -19,15 +19,18 @@ def builtin(n_train, n_val, size, seed=0):
 
 
 def split(data, val_fraction, rng):
-    """Hold out about `val_fraction` of each class (at least one image of each class with two or more)."""
+    """Hold out about `val_fraction` of each class (at least one image of each class with two or more, and
+    never all of them); val_fraction=0 keeps everything for training."""
     train_index, val_index = [], []
     for label in range(len(data.classes)):
         members = rng.permutation(np.flatnonzero(data.labels == label))
-        n_val = int(round(len(members) * val_fraction)) if len(members) > 1 else 0
-        n_val = max(n_val, 1) if len(members) > 1 else 0
+        n_val = int(round(len(members) * val_fraction))
+        if val_fraction > 0 and len(members) > 1:
+            n_val = min(max(n_val, 1), len(members) - 1)          # keep at least one image on each side
         val_index += list(members[:n_val])
         train_index += list(members[n_val:])
-    return data.subset(np.sort(train_index)), data.subset(np.sort(val_index))
+    train_index, val_index = (np.sort(np.array(index, np.int64)) for index in (train_index, val_index))
+    return data.subset(train_index), data.subset(val_index)
 
 
 def per_class(data, n, rng):
