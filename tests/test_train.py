@@ -144,3 +144,22 @@ def test_paper_alexnet_takes_a_training_step_at_227():
     model.backward(loss_fn.backward())
     tc.SGD(model.parameters(), lr=0.01).step()
     assert np.isfinite(loss) and all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def test_command_line_trains_on_a_folder_of_images_and_evaluates_it(tmp_path):
+    from PIL import Image
+    images, labels = data.make_shapes(24, 40, seed=1)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = tmp_path / "photos" / data.SHAPE_CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.jpg" if i % 2 else folder / f"{i}.png")
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", str(tmp_path / "photos"), "--epochs", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "on 18 images of 6 classes" in done.stdout                  # 24 minus one per class held out
+    _, meta = alexnet.load_checkpoint(str(out / "last.npz"))
+    assert meta["classes"] == sorted(data.SHAPE_CLASSES, key=data.natural_key)
+    done = run_cli("evaluate", "--checkpoint", str(out / "last.npz"))
+    assert done.returncode == 0 and done.stdout.startswith("6 images:"), done.stderr
+    done = run_cli("evaluate", "--checkpoint", str(out / "last.npz"), "--data", str(tmp_path / "photos"))
+    assert done.returncode == 0 and done.stdout.startswith("24 images:"), done.stderr
