@@ -163,3 +163,16 @@ def test_command_line_trains_on_a_folder_of_images_and_evaluates_it(tmp_path):
     assert done.returncode == 0 and done.stdout.startswith("6 images:"), done.stderr
     done = run_cli("evaluate", "--checkpoint", str(out / "last.npz"), "--data", str(tmp_path / "photos"))
     assert done.returncode == 0 and done.stdout.startswith("24 images:"), done.stderr
+
+
+def test_resume_after_one_epoch_equals_two_epochs_straight(tmp_path):
+    straight = small_run(tmp_path / "straight", epochs=2)
+    first = small_run(tmp_path / "resumed", epochs=1)
+    second = small_run(tmp_path / "other", epochs=0)                   # a fresh trainer, then resume
+    second.out_dir = first.out_dir
+    second.resume(os.path.join(first.out_dir, "last.npz"))
+    second.fit(2, log=lambda line: None)
+    for (name, p), q in zip(straight.model.named_parameters(), second.model.parameters()):
+        np.testing.assert_array_equal(q.data, p.data, err_msg=name)
+    untimed = [[{k: v for k, v in h.items() if k != "images_per_s"} for h in run.history] for run in (second, straight)]
+    assert untimed[0] == untimed[1]
