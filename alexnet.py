@@ -31,7 +31,7 @@ import tinycnn as tc
 from tinycnn import checkpoint, data
 from tinycnn.data import Preprocess
 from tinycnn.plots import save_run_pictures
-from tinycnn.train import Trainer, TrainingDiverged, evaluate, predict_probs
+from tinycnn.train import Interrupted, Trainer, TrainingDiverged, evaluate, predict_probs
 
 VARIANTS = ("paper", "caffe", "torchvision", "seed-keras", "mini")
 INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 32}
@@ -425,6 +425,9 @@ def main(argv=None):
     except (ValueError, OSError, TrainingDiverged) as error:
         print(f"alexnet.py {args.command}: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"alexnet.py {args.command}: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     return 0
 
 

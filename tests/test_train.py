@@ -1,6 +1,7 @@
 """Training, checkpoints and the command line, on tiny runs of the built-in data."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -176,3 +177,30 @@ def test_resume_after_one_epoch_equals_two_epochs_straight(tmp_path):
         np.testing.assert_array_equal(q.data, p.data, err_msg=name)
     untimed = [[{k: v for k, v in h.items() if k != "images_per_s"} for h in run.history] for run in (second, straight)]
     assert untimed[0] == untimed[1]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_training_saves_a_checkpoint_that_resumes_exactly(tmp_path, signum):
+    """The signal lands during epoch 2 (or later); --resume must then finish with the very weights that an
+    uninterrupted run of 4 epochs gives."""
+    args = ["--epochs", "4", "--train-images", "160", "--val-images", "24", "--batch-size", "16"]
+    process = subprocess.Popen([sys.executable, "-u", os.path.join(ROOT, "alexnet.py"), "train", *args,
+                                "--out", str(tmp_path / "cut")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=ROOT)
+    for line in process.stdout:
+        if line.startswith("epoch 1/4"):
+            process.send_signal(signum)
+            break
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + signum, stderr
+    assert f"interrupted by {signal.Signals(signum).name} at epoch" in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    resumed = run_cli("train", *args, "--out", str(tmp_path / "cut"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    straight = run_cli("train", *args, "--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+    a = np.load(tmp_path / "cut" / "last.npz", allow_pickle=False)
+    b = np.load(tmp_path / "straight" / "last.npz", allow_pickle=False)
+    for key in b.files:
+        if key.startswith(("param/", "velocity/", "buffer/")):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -3,6 +3,8 @@ the learning rate divided by 10 when validation error stops improving (at most t
 flips and PCA colour noise while training, and centre-crop or 10-crop evaluation (top-1 and top-5).
 """
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -15,6 +17,15 @@ from .optim import SGD
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; nothing from the diverged step was saved."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: the step in progress was finished and a resumable checkpoint saved."""
+
+    def __init__(self, signum, path, epoch, step):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; saved "
+                         f"{path}, continue with --resume")
+        self.signum = signum
 
 
 class Plateau:
@@ -97,6 +108,8 @@ class Trainer:
         self.dropout_rngs = list(dropout_rngs)
         self.data_info = data_info
         self.epoch, self.history = 0, []
+        self.partial = None            # an epoch cut short: (order, next step, (loss sum, correct, seen))
+        self._signal = None
 
     # -- one epoch --------------------------------------------------------------------------------------------
     def augmented_batch(self, index):
@@ -105,13 +118,16 @@ class Trainer:
 
     def train_epoch(self):
         from tqdm import tqdm
-        order = self.rng.permutation(len(self.train))
-        steps = range(0, len(order), self.batch_size)
+        if self.partial is None:
+            order, first, (total_loss, correct, seen) = self.rng.permutation(len(self.train)), 0, (0.0, 0, 0)
+        else:                                    # finish the epoch an interruption cut short
+            order, first, (total_loss, correct, seen) = self.partial
+            self.partial = None
+        steps = range(first * self.batch_size, len(order), self.batch_size)
         bar = tqdm(steps, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False, mininterval=0.5,
                    disable=None if self.progress else True)         # None: no bar when not a terminal
-        total_loss = correct = seen = 0
-        start = time.perf_counter()
-        for step, i in enumerate(bar):
+        start, seen_before = time.perf_counter(), seen
+        for step, i in enumerate(bar, start=first):
             index = order[i:i + self.batch_size]
             labels = self.train.labels[index]
             logits = self.model.forward(self.augmented_batch(index), training=True)
@@ -125,14 +141,40 @@ class Trainer:
             correct += int((logits.argmax(axis=1) == labels).sum())
             seen += len(index)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
-                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
+                            img_s=f"{(seen - seen_before) / (time.perf_counter() - start):.0f}")
+            if self._signal is not None:         # a signal arrived during this step: save and stop
+                bar.close()
+                self.partial = (order, step + 1, (total_loss, correct, seen))
+                path = os.path.join(self.out_dir, "last.npz")
+                self.save(path)
+                raise Interrupted(self._signal, path, self.epoch + 1, step + 1)
         bar.close()
         return dict(train_loss=total_loss / seen, train_top1=correct / seen,
-                    images_per_s=seen / (time.perf_counter() - start))
+                    images_per_s=(seen - seen_before) / max(time.perf_counter() - start, 1e-9))
+
+    def _on_signal(self, signum, frame):
+        if self._signal is not None:             # a second signal: stop now, without saving
+            raise KeyboardInterrupt
+        self._signal = signum
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def fit(self, epochs, log=print):
-        """Train until `epochs` epochs are done in all (counting those before a resume)."""
+        """Train until `epochs` epochs are done in all (counting those before a resume).
+
+        SIGINT (Ctrl-C) or SIGTERM lets the current step finish, saves a resumable last.npz and raises
+        Interrupted; a second signal stops at once.
+        """
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._fit(epochs, log)
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        return self.history
+
+    def _fit(self, epochs, log):
         while self.epoch < epochs:
             lr = self.optimizer.lr
             record = self.train_epoch()
@@ -150,15 +192,19 @@ class Trainer:
             self.save(os.path.join(self.out_dir, "last.npz"))
             if improved:
                 self.save(os.path.join(self.out_dir, "best.npz"))
-        return self.history
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def save(self, path):
         meta = dict(config=self.config, classes=self.train.classes, data=self.data_info, epoch=self.epoch,
                     lr=self.optimizer.lr,
                     history=self.history, plateau=self.plateau.state(), rng=self.rng.bit_generator.state,
-                    dropout_rngs=[g.bit_generator.state for g in self.dropout_rngs])
-        checkpoint.save(path, self.model, meta, self.optimizer, arrays=self.preprocess.state())
+                    dropout_rngs=[g.bit_generator.state for g in self.dropout_rngs], partial=None)
+        arrays = self.preprocess.state()
+        if self.partial is not None:
+            order, step, (total_loss, correct, seen) = self.partial
+            meta["partial"] = dict(step=step, total_loss=total_loss, correct=correct, seen=seen)
+            arrays["order"] = order
+        checkpoint.save(path, self.model, meta, self.optimizer, arrays=arrays)
 
     def resume(self, path):
         """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams."""
@@ -171,4 +217,7 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         for g, state in zip(self.dropout_rngs, meta["dropout_rngs"]):
             g.bit_generator.state = state
+        if meta.get("partial"):
+            p = meta["partial"]
+            self.partial = (entries["array/order"], p["step"], (p["total_loss"], p["correct"], p["seen"]))
         return meta
