@@ -11,7 +11,7 @@ import pytest
 import alexnet
 import tinycnn as tc
 from tinycnn import checkpoint, data
-from tinycnn.train import Plateau, Trainer, evaluate, predict_probs, top_k_correct
+from tinycnn.train import Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -204,3 +204,25 @@ def test_a_signal_mid_training_saves_a_checkpoint_that_resumes_exactly(tmp_path,
     for key in b.files:
         if key.startswith(("param/", "velocity/", "buffer/")):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = small_run(tmp_path, epochs=1)
+    good = dict(np.load(tmp_path / "last.npz", allow_pickle=False))
+    trainer.optimizer.lr = 1e12
+    with pytest.raises(TrainingDiverged, match=r"the loss became (nan|inf) at epoch 2, step \d+"):
+        trainer.fit(2, log=lambda line: None)
+    after = dict(np.load(tmp_path / "last.npz", allow_pickle=False))
+    for key, value in good.items():
+        if key != "meta":
+            np.testing.assert_array_equal(after[key], value, err_msg=key)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
+    trainer = small_run(tmp_path, epochs=1)
+    before = (tmp_path / "last.npz").read_bytes()
+    trainer.model["fc8"].weight.data[0, 0] = np.nan
+    with pytest.raises(checkpoint.CheckpointError, match="refusing to save param/fc8.weight, it holds NaN or inf"):
+        trainer.save(str(tmp_path / "last.npz"))
+    assert (tmp_path / "last.npz").read_bytes() == before
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
