@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -226,3 +227,35 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
         trainer.save(str(tmp_path / "last.npz"))
     assert (tmp_path / "last.npz").read_bytes() == before
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
+
+
+def test_the_same_seed_gives_bit_identical_weights(tmp_path):
+    """Parallel kernels included: every reduction runs in a fixed order, whatever the threads do."""
+    a = small_run(tmp_path / "a", epochs=2)
+    b = small_run(tmp_path / "b", epochs=2)
+    for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+WRITER = """
+import sys, numpy as np, tinycnn as tc
+from tinycnn import checkpoint
+model = tc.Sequential([tc.Dense(2000, 2000, rng=0)])
+print("ready", flush=True)
+for i in range(10**6):
+    model[0].bias.data[:] = i
+    checkpoint.save(sys.argv[1], model, {"i": i})
+"""
+
+
+def test_a_writer_killed_mid_write_never_leaves_a_corrupt_checkpoint(tmp_path):
+    path = tmp_path / "last.npz"
+    for delay in (0.3, 0.55, 0.8):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+                                  cwd=ROOT)
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        writer.kill()                                                    # SIGKILL: no chance to clean up
+        writer.wait()
+        entries, meta = checkpoint.read(str(path))                       # always a whole checkpoint
+        assert (entries["param/dense.bias"] == meta["i"]).all()
