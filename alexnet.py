@@ -21,7 +21,6 @@ The paper's network (Krizhevsky, Sutskever, Hinton 2012, section 3.5), with inpu
 """
 import argparse
 import copy
-import json
 import os
 import sys
 
@@ -315,8 +314,6 @@ def command_train(args):
     crops = "10-crop" if args.ten_crop else "centre-crop"
     print(f"best checkpoint: val top-1 {final['top1']:.3f}, top-5 {final['top5']:.3f} ({crops}), "
           f"saved in {args.out}/best.npz")
-    with open(os.path.join(args.out, "history.json"), "w") as f:
-        json.dump(trainer.history, f, indent=1)
     for picture in save_run_pictures(trainer.history, model["conv1"].weight.data, args.out):
         print(f"wrote {picture}")
 

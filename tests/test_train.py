@@ -84,6 +84,7 @@ def test_training_writes_history_last_and_best_and_the_loss_falls(tmp_path):
     assert [h["epoch"] for h in trainer.history] == [1, 2, 3]
     assert trainer.history[-1]["train_loss"] < trainer.history[0]["train_loss"]
     assert (tmp_path / "last.npz").exists() and (tmp_path / "best.npz").exists()
+    assert [h["epoch"] for h in json.loads((tmp_path / "history.json").read_text())] == [1, 2, 3]
 
 
 def test_ten_crop_evaluation_averages_ten_views():

@@ -2,6 +2,7 @@
 the learning rate divided by 10 when validation error stops improving (at most three times), random crops,
 flips and PCA colour noise while training, and centre-crop or 10-crop evaluation (top-1 and top-5).
 """
+import json
 import os
 import signal
 import threading
@@ -86,7 +87,8 @@ def evaluate(model, data, preprocess, size, batch_size=100, ten_crop=False):
 
 
 class Trainer:
-    """Trains `model` on ImageSets with the paper's recipe and writes history and checkpoints to `out_dir`.
+    """Trains `model` on ImageSets with the paper's recipe; after every epoch writes out_dir/last.npz,
+    out_dir/history.json and, when validation top-1 improved, out_dir/best.npz.
 
     config: JSON-able description of the model, stored in every checkpoint so it can be rebuilt.
     rng: the Generator that draws data order and augmentation; dropout_rngs: the model's own Generators,
@@ -192,6 +194,8 @@ class Trainer:
             self.save(os.path.join(self.out_dir, "last.npz"))
             if improved:
                 self.save(os.path.join(self.out_dir, "best.npz"))
+            with open(os.path.join(self.out_dir, "history.json"), "w") as f:
+                json.dump(self.history, f, indent=1)
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def save(self, path):
