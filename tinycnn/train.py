@@ -166,7 +166,7 @@ class Trainer:
         SIGINT (Ctrl-C) or SIGTERM lets the current step finish, saves a resumable last.npz and raises
         Interrupted; a second signal stops at once.
         """
-        handlers = {}
+        handlers, self._signal = {}, None
         if threading.current_thread() is threading.main_thread():
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
