@@ -353,8 +353,15 @@ def command_predict(args):
         print(f"{path}: " + ", ".join(f"{meta['classes'][i]} {probs[i]:.3f}" for i in top))
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad flags print one line naming the flag, what was wrong and what was expected (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="alexnet.py", description="AlexNet with tinycnn")
+    parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn")
     commands = parser.add_subparsers(dest="command", required=True)
 
     summary = commands.add_parser("summary", help="print the layer table: output shapes, parameters, MACs")

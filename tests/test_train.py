@@ -132,11 +132,16 @@ def test_command_line_train_evaluate_predict(tmp_path):
     (["train", "--variant", "vgg"], "invalid choice: 'vgg'"),
     (["train", "--data", "/no/such/folder"], "/no/such/folder: no such file or folder"),
     (["evaluate", "--checkpoint", "/no/such.npz"], "/no/such.npz: no such checkpoint file"),
+    (["train", "--epochs", "0"], "--epochs must be > 0"),
+    (["train", "--epochs", "two"], "argument --epochs: invalid parse value: 'two'"),
+    (["summary", "--groups", "3"], "argument --groups: invalid choice: 3"),
+    (["predict", "--checkpoint", os.path.join(ROOT, "README.md"), "x.png"], "README.md: not a checkpoint (expected an .npz"),
 ])
 def test_command_line_errors_are_one_line_without_traceback(args, message):
     done = run_cli(*args)
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_paper_alexnet_takes_a_training_step_at_227():

@@ -50,11 +50,18 @@ def save(path, model, meta, optimizer=None, arrays=None):
 def read(path):
     """-> (entries: dict name -> array, meta: dict). Never unpickles: a file holding objects is refused."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
+    if magic != b"PK\x03\x04":                          # every .npz is a zip archive
+        raise CheckpointError(f"{path}: not a checkpoint (expected an .npz archive written by tinycnn)")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             entries = {key: archive[key] for key in archive.files}
         meta = json.loads(str(entries.pop("meta")))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
     except KeyError:
         raise CheckpointError(f"{path}: not a tinycnn checkpoint (no 'meta' entry)") from None
     except ValueError as error:
