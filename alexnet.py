@@ -262,15 +262,13 @@ def load_checkpoint(path):
     return model, meta
 
 
-def load_data(args, size):
-    """(train, val) ImageSets from --data, or the built-in shapes."""
-    if args.data is None:
-        return data.builtin(args.train_images, args.val_images, size, seed=args.seed)
-    train, val = data.load(args.data, size, rng=args.seed)
-    if train.skipped:
-        print(f"skipped {len(train.skipped)} unreadable image file(s), first: {train.skipped[0]}", file=sys.stderr)
-    if args.per_class:
-        train = data.per_class(train, args.per_class, np.random.default_rng(args.seed))
+def load_run_data(info, size):
+    """(train, val) ImageSets a run describes (its meta["data"]): --data PATH, or the built-in shapes."""
+    if info["path"] is None:
+        return data.builtin(info["train_images"], info["val_images"], size, seed=info["seed"])
+    train, val = data.load(info["path"], size, rng=info["seed"])
+    if info["per_class"]:
+        train = data.per_class(train, info["per_class"], np.random.default_rng(info["seed"]))
     return train, val
 
 
@@ -292,7 +290,11 @@ def command_summary(args):
 
 def command_train(args):
     size = args.input_size or INPUT_SIZE[args.variant]
-    train, val = load_data(args, stored_size(size))
+    data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
+                     per_class=args.per_class)
+    train, val = load_run_data(data_info, stored_size(size))
+    if train.skipped:
+        print(f"skipped {len(train.skipped)} unreadable image file(s), first: {train.skipped[0]}", file=sys.stderr)
     config = dict(variant=args.variant, num_classes=len(train.classes), groups=args.groups or
                   DEFAULT_GROUPS[args.variant], input_size=size, positive_bias=args.positive_bias)
     model_rng = np.random.default_rng([args.seed, 1])
@@ -300,9 +302,7 @@ def command_train(args):
     preprocess = Preprocess.fit(train.images, PIXEL_SCALE[args.variant])
     trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
                       lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
-                      dropout_rngs=[model_rng],
-                      data_info=dict(path=args.data, seed=args.seed, train_images=args.train_images,
-                                     val_images=args.val_images, per_class=args.per_class))
+                      dropout_rngs=[model_rng], data_info=data_info)
     if args.resume:
         trainer.resume(os.path.join(args.out, "last.npz"))
         print(f"resumed {args.out}/last.npz at epoch {trainer.epoch}")
@@ -322,11 +322,7 @@ def command_evaluate(args):
     model, meta = load_checkpoint(args.checkpoint)
     size = meta["config"]["input_size"]
     if args.data is None:                        # the run's own validation set
-        run = meta["data"]
-        if run["path"] is None:
-            _, val = data.builtin(run["train_images"], run["val_images"], stored_size(size), seed=run["seed"])
-        else:
-            _, val = data.load(run["path"], stored_size(size), rng=run["seed"])
+        _, val = load_run_data(meta["data"], stored_size(size))
     else:
         train, val = data.load(args.data, stored_size(size), val_fraction=0.0)
         val = train if len(val) == 0 else val
