@@ -30,7 +30,7 @@ import tinycnn as tc
 from tinycnn import checkpoint, data
 from tinycnn.data import Preprocess
 from tinycnn.plots import save_run_pictures
-from tinycnn.train import Interrupted, Trainer, TrainingDiverged, evaluate, predict_probs
+from tinycnn.train import Interrupted, Trainer, TrainingDiverged, check_resumable, evaluate, predict_probs
 
 VARIANTS = ("paper", "caffe", "torchvision", "seed-keras", "mini")
 INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 32}
@@ -290,13 +290,16 @@ def command_summary(args):
 
 def command_train(args):
     size = args.input_size or INPUT_SIZE[args.variant]
+    config = dict(variant=args.variant, groups=args.groups or DEFAULT_GROUPS[args.variant], input_size=size,
+                  positive_bias=args.positive_bias)
+    if args.resume:                              # a mismatch fails before any data is loaded
+        check_resumable(os.path.join(args.out, "last.npz"), config)
     data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
                      per_class=args.per_class)
     train, val = load_run_data(data_info, stored_size(size))
     if train.skipped:
         print(f"skipped {len(train.skipped)} unreadable image file(s), first: {train.skipped[0]}", file=sys.stderr)
-    config = dict(variant=args.variant, num_classes=len(train.classes), groups=args.groups or
-                  DEFAULT_GROUPS[args.variant], input_size=size, positive_bias=args.positive_bias)
+    config = dict(config, num_classes=len(train.classes))
     model_rng = np.random.default_rng([args.seed, 1])
     model = build(config, rng=model_rng)
     preprocess = Preprocess.fit(train.images, PIXEL_SCALE[args.variant])

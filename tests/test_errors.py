@@ -58,3 +58,18 @@ def test_backward_with_the_wrong_shape_is_an_error():
 def test_bad_constructor_arguments_are_refused(make, expected):
     with pytest.raises(ValueError, match=expected):
         make()
+
+
+@pytest.mark.parametrize("bad, counts", [(np.nan, "1 NaN and 0 inf"), (np.inf, "0 NaN and 1 inf"),
+                                          (-np.inf, "0 NaN and 1 inf")])
+@pytest.mark.parametrize("make", [
+    lambda: tc.Sequential({"conv1": tc.Conv2d(3, 4, 3), "relu": tc.ReLU()}),
+    lambda: tc.Graph([("conv_a", tc.Conv2d(3, 4, 3), "input"), ("conv_b", tc.Conv2d(3, 4, 3), "input"),
+                      ("both", tc.Concat(), ["conv_a", "conv_b"])]),
+])
+def test_a_model_refuses_nan_or_inf_input_and_says_where(make, bad, counts):
+    x = np.ones((2, 3, 6, 6), np.float32)
+    x[1, 2, 3, 4] = bad
+    with pytest.raises(ValueError, match=rf"input: expected finite numbers, got {counts} values "
+                                         rf"\(the first at index \(1, 2, 3, 4\)\)"):
+        make().forward(x)

@@ -124,6 +124,37 @@ def test_command_line_train_evaluate_predict(tmp_path):
     done = run_cli("predict", "--checkpoint", str(out / "best.npz"), str(tmp_path / "one.png"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{tmp_path / 'one.png'}: ") and done.stdout.count(",") == 4
+    bad_input_gets_one_line_errors(tmp_path, out)
+
+
+def bad_input_gets_one_line_errors(tmp_path, out):
+    """What a learner gets wrong with files, each answered by one line naming the file and what was expected."""
+    blob = (out / "last.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(blob[:len(blob) // 3])
+    np.savez(tmp_path / "nan.npz", x=np.full((4, 8, 8, 3), np.nan), y=np.zeros(4, np.int64))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "no-images" / "cats").mkdir(parents=True)
+    (tmp_path / "no-images" / "cats" / "notes.txt").write_text("not an image")
+    for class_name in ("cats", "dogs"):
+        (tmp_path / "pets" / class_name).mkdir(parents=True)
+        for i in range(2):
+            from PIL import Image
+            Image.fromarray(data.make_shapes(1, 36, seed=i)[0][0]).save(tmp_path / "pets" / class_name / f"{i}.png")
+    checkpoint_ = ["--checkpoint", str(out / "best.npz")]
+    for args, message in [
+        (["evaluate", "--checkpoint", str(tmp_path / "truncated.npz")], "truncated.npz: corrupt or truncated"),
+        (["evaluate", *checkpoint_, "--data", str(tmp_path / "pets")], "classes ['cats', 'dogs'] do not match"),
+        (["predict", *checkpoint_, str(tmp_path / "nan.npz")], "nan.npz: not a readable image"),
+        (["train", "--resume", "--out", str(out), "--variant", "caffe"],
+         "last.npz: was written for variant='mini', groups=1, input_size=32; this run asks for "
+         "variant='caffe', groups=2, input_size=227"),
+        (["train", "--data", str(tmp_path / "nan.npz")], "nan.npz: x: expected finite numbers, got 768 NaN"),
+        (["train", "--data", str(tmp_path / "empty")], "empty: expected one sub-folder per class, found no sub-folders"),
+        (["train", "--data", str(tmp_path / "no-images")], "cats: class folder has no readable images"),
+    ]:
+        done = run_cli(*args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -265,3 +296,14 @@ def test_a_writer_killed_mid_write_never_leaves_a_corrupt_checkpoint(tmp_path):
         writer.wait()
         entries, meta = checkpoint.read(str(path))                       # always a whole checkpoint
         assert (entries["param/dense.bias"] == meta["i"]).all()
+
+
+def test_a_save_removes_what_killed_writers_left_behind_and_nothing_else(tmp_path):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                           text=True).stdout.strip()
+    dead, alive = tmp_path / f".last.npz.{ended}.tmp", tmp_path / f".last.npz.{os.getppid()}.tmp"
+    other = tmp_path / f".best.npz.{ended}.tmp"
+    for leftover in (dead, alive, other):
+        leftover.write_bytes(b"half a checkpoint")
+    checkpoint.save(str(tmp_path / "last.npz"), tc.Sequential([tc.Dense(2, 2, rng=0)]), {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.npz", alive.name, other.name])

@@ -8,11 +8,12 @@ Layout of the archive (every entry a plain array, so np.load(..., allow_pickle=F
     meta               a JSON string: model configuration, class names, epoch, RNG states, history, ...
 
 Writes go to a temporary file in the same folder that is then renamed over the target, so a crash or a kill
-mid-write leaves the previous checkpoint intact.
+mid-write leaves the previous checkpoint intact. The temporary file is named after the target and the writer's
+process id (.last.npz.1234.tmp); the next save removes those left behind by writers that no longer run.
 """
+import glob
 import json
 import os
-import tempfile
 
 import numpy as np
 
@@ -32,11 +33,12 @@ def save(path, model, meta, optimizer=None, arrays=None):
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise CheckpointError(f"{path}: refusing to save {key}, it holds NaN or inf")
     entries["meta"] = np.array(json.dumps(meta))
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    remove_dead_writers_files(folder, name)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             np.savez(f, **entries)
             f.flush()
             os.fsync(f.fileno())
@@ -47,8 +49,32 @@ def save(path, model, meta, optimizer=None, arrays=None):
         raise
 
 
-def read(path):
-    """-> (entries: dict name -> array, meta: dict). Never unpickles: a file holding objects is refused."""
+def remove_dead_writers_files(folder, name):
+    """Delete .<name>.<pid>.tmp files whose writing process has ended (it was killed mid-write)."""
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+        pid = tmp[:-len(".tmp")].rsplit(".", 1)[-1]
+        if pid.isdigit() and not process_is_running(int(pid)):
+            try:
+                os.remove(tmp)
+            except FileNotFoundError:                   # another process cleaned it up first
+                pass
+
+
+def process_is_running(pid):
+    try:
+        os.kill(pid, 0)                                 # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:                             # it exists but belongs to someone else
+        return True
+    return True
+
+
+def read(path, meta_only=False):
+    """-> (entries: dict name -> array, meta: dict). Never unpickles: a file holding objects is refused.
+
+    meta_only: read only the JSON description (entries is then empty), which is quick for any model size.
+    """
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
@@ -60,7 +86,7 @@ def read(path):
         raise CheckpointError(f"{path}: not a checkpoint (expected an .npz archive written by tinycnn)")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            entries = {key: archive[key] for key in archive.files}
+            entries = {key: archive[key] for key in archive.files if key == "meta" or not meta_only}
         meta = json.loads(str(entries.pop("meta")))
     except KeyError:
         raise CheckpointError(f"{path}: not a tinycnn checkpoint (no 'meta' entry)") from None

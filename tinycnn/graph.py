@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .layers.base import Layer
+from .layers.base import Layer, check_finite
 
 
 def _keras_style_name(layer, taken):
@@ -91,7 +91,13 @@ class Network(Layer):
     def _gather(values, inputs):
         return values[inputs] if isinstance(inputs, str) else [values[i] for i in inputs]
 
+    def check_model_input(self, x):
+        """The arrays a network is given must be finite; NaN born inside it is divergence, not bad input."""
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            check_finite(x, f"{type(self).__name__} '{self.name or 'model'}' input")
+
     def forward(self, x, training=False):
+        self.check_model_input(x)
         values = {"input": x}
         for name, layer, inputs in self.nodes:
             values[name] = layer.forward(self._gather(values, inputs), training)
@@ -206,6 +212,7 @@ class Sequential(Network):
         super().__init__([(name, layer, source) for (name, layer), source in zip(items, previous)])
 
     def forward(self, x, training=False):
+        self.check_model_input(x)
         for _, layer, _ in self.nodes:
             x = layer.forward(x, training)
         return x

@@ -86,6 +86,16 @@ def evaluate(model, data, preprocess, size, batch_size=100, ten_crop=False):
                 top5=top_k_correct(probs, data.labels, 5) / len(data))
 
 
+def check_resumable(path, config):
+    """Raise CheckpointError unless the checkpoint at path was written for this config (the keys given)."""
+    written_for = checkpoint.read(path, meta_only=True)[1].get("config") or {}
+    differ = [key for key in config if written_for.get(key) != config[key]]
+    if differ:
+        raise checkpoint.CheckpointError(
+            f"{path}: was written for " + ", ".join(f"{k}={written_for.get(k)!r}" for k in differ)
+            + "; this run asks for " + ", ".join(f"{k}={config[k]!r}" for k in differ))
+
+
 class Trainer:
     """Trains `model` on ImageSets with the paper's recipe; after every epoch writes out_dir/last.npz,
     out_dir/history.json and, when validation top-1 improved, out_dir/best.npz.
@@ -212,9 +222,8 @@ class Trainer:
 
     def resume(self, path):
         """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams."""
+        check_resumable(path, self.config)
         entries, meta = checkpoint.read(path)
-        if meta.get("config") != self.config:
-            raise checkpoint.CheckpointError(f"{path}: was written for {meta.get('config')}, not {self.config}")
         checkpoint.restore(path, self.model, entries, self.optimizer)
         self.epoch, self.history, self.optimizer.lr = meta["epoch"], meta["history"], meta["lr"]
         self.plateau.load(meta["plateau"])

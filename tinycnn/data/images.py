@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from ..layers.base import check_finite
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -143,9 +145,10 @@ def load_npz(path, size):
         raise ValueError(f"{path}: expected x of shape (N, H, W, 3) and y of shape (N,), got {x.shape} and "
                          f"{y.shape}")
     if x.dtype != np.uint8:
-        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 255:
+        check_finite(x, f"{path}: x")
+        if x.min() < 0 or x.max() > 255:
             raise ValueError(f"{path}: x must hold pixel values in 0..255 (uint8), got {x.dtype} values from "
-                             f"{np.nanmin(x)} to {np.nanmax(x)}")
+                             f"{x.min()} to {x.max()}")
         x = np.round(x).astype(np.uint8)
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
         raise ValueError(f"{path}: y must hold integer labels 0, 1, ..., got {y.dtype}")

@@ -145,6 +145,15 @@ class Layer:
                              f"got {dy.shape}")
 
 
+def check_finite(x, where):
+    """Raise ValueError unless every entry of x is a finite number (no NaN, no inf)."""
+    finite = np.isfinite(x)
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{where}: expected finite numbers, got {int(np.isnan(x).sum())} NaN and "
+                         f"{int(np.isinf(x).sum())} inf values (the first at index {first})")
+
+
 def pair(value, what):
     """An int or a pair of ints -> a pair: kernel_size=3 means (3, 3)."""
     pair_ = (value, value) if np.isscalar(value) else tuple(value)
