@@ -27,8 +27,9 @@ import sys
 import numpy as np
 
 import tinycnn as tc
-from tinycnn import checkpoint, data
+from tinycnn import checkpoint, data, finetune
 from tinycnn.data import Preprocess
+from tinycnn.pretrain import pretrain_layerwise
 from tinycnn.plots import save_run_pictures
 from tinycnn.train import Interrupted, Trainer, TrainingDiverged, check_resumable, evaluate, predict_probs
 
@@ -272,6 +273,68 @@ def load_run_data(info, size):
     return train, val
 
 
+# -- weights trained elsewhere --------------------------------------------------------------------------------
+
+# torchvision.models.alexnet's state_dict names: features.N is the N-th module of its nn.Sequential.
+TORCHVISION_NAMES = {"features.0": "conv1", "features.3": "conv2", "features.6": "conv3", "features.8": "conv4",
+                     "features.10": "conv5", "classifier.1": "fc6", "classifier.4": "fc7", "classifier.6": "fc8"}
+IMAGENET_MEAN, IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def import_weights(path, variant="torchvision", class_names=None, input_size=None):
+    """-> (model, meta, preprocess) from a state dict: torchvision's AlexNet (.pth, or an .npz with its key
+    names), or any variant's weights under tinycnn's own names ("conv1.weight", ...).
+
+    torchvision expects x = (pixels/255 - mean) / std per RGB channel. tinycnn's Preprocess subtracts a mean
+    image from scale * pixels, so the mean goes there and 1/std is folded into conv1's weights: conv1 is
+    linear in each input channel, and the zero padding stays zero, so the network computes the same thing.
+    Weights under tinycnn's names get the variant's pixel scale and a zero mean image.
+    """
+    state = finetune.read_state_dict(path)
+    torchvision_names = any(key.startswith("features.") for key in state)
+    if torchvision_names and variant != "torchvision":
+        raise ValueError(f"{path}: holds torchvision's key names (features.0.weight, ...); expected --variant "
+                         f"torchvision, got {variant!r}")
+    head = state.get("classifier.6.weight" if torchvision_names else "fc8.weight")
+    if head is None or np.ndim(head) != 2:
+        raise ValueError(f"{path}: has no classifier weight ({'classifier.6' if torchvision_names else 'fc8'}"
+                         f".weight); expected an AlexNet state_dict")
+    num_classes = len(head)
+    class_names = class_names or [str(i) for i in range(num_classes)]
+    if len(class_names) != num_classes:
+        raise ValueError(f"--classes: gives {len(class_names)} names, the weights have {num_classes} classes")
+    size = input_size or INPUT_SIZE[variant]
+    config = dict(variant=variant, groups=DEFAULT_GROUPS[variant], input_size=size, positive_bias=1.0,
+                  num_classes=num_classes)
+    model = build(config, rng=0)
+    finetune.load_state_dict(model, state, path, TORCHVISION_NAMES if torchvision_names else None)
+    stored = stored_size(size)
+    if torchvision_names:
+        conv1 = model["conv1"].weight.data
+        conv1 /= IMAGENET_STD.astype(conv1.dtype)[None, :, None, None]
+        mean_image = np.broadcast_to(IMAGENET_MEAN[:, None, None], (3, stored, stored))
+    else:
+        mean_image = np.zeros((3, stored, stored))
+    # no colour statistics come with the weights; fine-tuning fits them on its own images
+    preprocess = Preprocess(PIXEL_SCALE[variant] if not torchvision_names else 1 / 255, mean_image, np.eye(3),
+                            np.zeros(3))
+    meta = dict(config=config, classes=list(class_names), data=None, epoch=0, history=[], imported_from=path)
+    return model, meta, preprocess
+
+
+def start_from(args, size):
+    """--init: the checkpoint's architecture, checked against the flags given. -> (entries, meta)."""
+    entries, meta = checkpoint.read(args.init)
+    if "config" not in meta:
+        raise checkpoint.CheckpointError(f"{args.init}: not a tinycnn AlexNet checkpoint (no config)")
+    given = dict(variant=args.variant, groups=args.groups, input_size=args.input_size)
+    for key, value in given.items():
+        if value is not None and value != meta["config"][key]:
+            raise ValueError(f"--{key.replace('_', '-')} {value} does not match the --init checkpoint's "
+                             f"{meta['config'][key]}; leave it out to use the checkpoint's")
+    return entries, meta
+
+
 def positive(kind, name):
     def parse(text):
         value = kind(text)
@@ -289,9 +352,18 @@ def command_summary(args):
 
 
 def command_train(args):
-    size = args.input_size or INPUT_SIZE[args.variant]
-    config = dict(variant=args.variant, groups=args.groups or DEFAULT_GROUPS[args.variant], input_size=size,
-                  positive_bias=args.positive_bias)
+    init = start_from(args, None) if args.init else None
+    if init:
+        config = {k: init[1]["config"][k] for k in ("variant", "groups", "input_size", "positive_bias")}
+    else:
+        variant = args.variant or "mini"
+        config = dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant],
+                      input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
+    config.update(freeze=args.freeze, lr_mult=args.lr_mult, decay_mult=args.decay_mult)
+    size = config["input_size"]
+    mini = config["variant"] == "mini"           # the main job: small images, small batches, a higher rate
+    args.batch_size = args.batch_size or (32 if mini else 128)
+    args.lr = args.lr or (0.02 if mini else 0.01)
     if args.resume:                              # a mismatch fails before any data is loaded
         check_resumable(os.path.join(args.out, "last.npz"), config)
     data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
@@ -302,14 +374,26 @@ def command_train(args):
     config = dict(config, num_classes=len(train.classes))
     model_rng = np.random.default_rng([args.seed, 1])
     model = build(config, rng=model_rng)
-    preprocess = Preprocess.fit(train.images, PIXEL_SCALE[args.variant])
+    preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
+    if init:
+        fresh = finetune.transfer_weights(model, init[0], args.init)
+        print(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(train.classes)} classes"
+                                                   if fresh else "all weights kept"))
+        # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
+        preprocess.scale, preprocess.mean_image = float(init[0]["array/scale"]), init[0]["array/mean_image"]
+    finetune.freeze(model, [name for name in args.freeze.split(",") if name])
+    finetune.set_multipliers(model, args.lr_mult, "lr_mult", "--lr-mult")
+    finetune.set_multipliers(model, args.decay_mult, "decay_mult", "--decay-mult")
+    if not any(p.trainable for p in model.parameters()):
+        raise ValueError(f"--freeze {args.freeze}: leaves nothing to train")
     trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
                       lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
                       dropout_rngs=[model_rng], data_info=data_info)
     if args.resume:
         trainer.resume(os.path.join(args.out, "last.npz"))
         print(f"resumed {args.out}/last.npz at epoch {trainer.epoch}")
-    print(f"training {args.variant} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
+    print(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
+          f"trainable parameters) on "
           f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}")
     trainer.fit(args.epochs)
     best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))
@@ -321,9 +405,43 @@ def command_train(args):
         print(f"wrote {picture}")
 
 
+def command_pretrain(args):
+    variant = args.variant
+    size = args.input_size or INPUT_SIZE[variant]
+    data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
+                     per_class=None)
+    train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
+    config = dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant], input_size=size,
+                  positive_bias=args.positive_bias, num_classes=len(train.classes))
+    rng = np.random.default_rng([args.seed, 3])
+    model = build(config, rng=rng)
+    preprocess = Preprocess.fit(train.images, PIXEL_SCALE[variant])
+    print(f"pre-training {', '.join(args.layers)} of {variant} AlexNet as auto-encoders on {len(train)} unlabeled "
+          f"images at {size}x{size}")
+    history = pretrain_layerwise(model, args.layers, train.images, preprocess, size, rng, epochs=args.epochs,
+                                 lr=args.lr, batch_size=args.batch_size)
+    path = os.path.join(args.out, "pretrained.npz")
+    meta = dict(config=config, classes=train.classes, data=data_info, epoch=0, history=[], pretrain=history)
+    checkpoint.save(path, model, meta, arrays=preprocess.state())
+    print(f"saved {path}; fine-tune it with: python alexnet.py train --init {path} --data ...")
+
+
+def command_import_weights(args):
+    class_names = None
+    if args.classes:
+        with open(args.classes, encoding="utf-8") as f:
+            class_names = [line.strip() for line in f if line.strip()]
+    model, meta, preprocess = import_weights(args.file, args.variant, class_names, args.input_size)
+    checkpoint.save(args.out, model, meta, arrays=preprocess.state())
+    print(f"wrote {args.out}: {meta['config']['variant']} AlexNet, {meta['config']['num_classes']} classes, "
+          f"{sum(p.size for p in model.parameters()):,} parameters")
+
+
 def command_evaluate(args):
     model, meta = load_checkpoint(args.checkpoint)
     size = meta["config"]["input_size"]
+    if args.data is None and meta.get("data") is None:
+        raise ValueError(f"{args.checkpoint}: was not trained here, so it has no validation set; pass --data")
     if args.data is None:                        # the run's own validation set
         _, val = load_run_data(meta["data"], stored_size(size))
     else:
@@ -372,7 +490,7 @@ def main(argv=None):
     train = commands.add_parser("train", help="train on the built-in shapes or --data (the paper's recipe)")
     train.add_argument("--data", help="a folder of class folders, a CIFAR-10 batches folder, or an .npz "
                                       "(default: the built-in shapes)")
-    train.add_argument("--variant", default="mini", choices=VARIANTS)
+    train.add_argument("--variant", default=None, choices=VARIANTS, help="default: mini, or --init's")
     train.add_argument("--groups", type=int, default=None, choices=(1, 2))
     train.add_argument("--input-size", type=positive(int, "--input-size"), default=None,
                        help="crop size (default: the variant's own: 227, 224, or 32 for mini)")
@@ -396,6 +514,37 @@ def main(argv=None):
                        help="built-in data: validation images")
     train.add_argument("--per-class", type=positive(int, "--per-class"), default=None,
                        help="--data: train on at most this many images per class")
+    train.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tuning); the head "
+                       "is replaced when the number of classes differs")
+    train.add_argument("--freeze", default="", metavar="LAYERS", help="layers to keep fixed, e.g. conv1,conv2")
+    train.add_argument("--lr-mult", default="", metavar="SPEC",
+                       help="learning-rate multipliers, e.g. 'fc8=10,*.bias=2' (Caffe's lr_mult)")
+    train.add_argument("--decay-mult", default="", metavar="SPEC",
+                       help="weight-decay multipliers, e.g. '*.bias=0'")
+
+    pretrain = commands.add_parser("pretrain", help="layer-wise auto-encoder pre-training on unlabeled images")
+    pretrain.add_argument("--data", help="images as for train (labels are ignored); default: the built-in shapes")
+    pretrain.add_argument("--variant", default="mini", choices=VARIANTS)
+    pretrain.add_argument("--groups", type=int, default=None, choices=(1, 2))
+    pretrain.add_argument("--input-size", type=positive(int, "--input-size"), default=None)
+    pretrain.add_argument("--positive-bias", type=float, default=1.0)
+    pretrain.add_argument("--layers", type=lambda text: [n for n in text.split(",") if n], default=["conv1", "conv2"],
+                          help="conv layers to pre-train, in order (default: conv1,conv2)")
+    pretrain.add_argument("--epochs", type=positive(int, "--epochs"), default=2, help="epochs per layer")
+    pretrain.add_argument("--lr", type=positive(float, "--lr"), default=0.01)
+    pretrain.add_argument("--batch-size", type=positive(int, "--batch-size"), default=32)
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--train-images", type=positive(int, "--train-images"), default=7000)
+    pretrain.add_argument("--val-images", type=positive(int, "--val-images"), default=1000)
+    pretrain.add_argument("--out", default="runs/pretrain", help="folder for pretrained.npz")
+
+    import_ = commands.add_parser("import-weights", help="turn a state_dict (.pth or .npz) into a checkpoint")
+    import_.add_argument("file", help="torchvision AlexNet state_dict (.pth needs torch; or an .npz with the same "
+                                      "keys), or an .npz with tinycnn's names (conv1.weight, ...)")
+    import_.add_argument("--variant", default="torchvision", choices=VARIANTS)
+    import_.add_argument("--input-size", type=positive(int, "--input-size"), default=None)
+    import_.add_argument("--classes", help="a text file with one class name per line")
+    import_.add_argument("--out", required=True, help="the checkpoint to write (.npz)")
 
     evaluate_ = commands.add_parser("evaluate", help="top-1/top-5 of a checkpoint")
     evaluate_.add_argument("--checkpoint", required=True)
@@ -418,13 +567,10 @@ def main(argv=None):
             print("alexnet.py bench: benchmarks/ not found; run it from a checkout of tinycnn", file=sys.stderr)
             return 2
         return benchmark.main(["--quick"] if args.quick else [])
-    if args.command == "train":
-        mini = args.variant == "mini"            # the main job: small images, small batches, a higher rate
-        args.batch_size = args.batch_size or (32 if mini else 128)
-        args.lr = args.lr or (0.02 if mini else 0.01)
     try:
         {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
-         "predict": command_predict}[args.command](args)
+         "predict": command_predict, "pretrain": command_pretrain,
+         "import-weights": command_import_weights}[args.command](args)
     except (ValueError, OSError, TrainingDiverged) as error:
         print(f"alexnet.py {args.command}: {error}", file=sys.stderr)
         return 2

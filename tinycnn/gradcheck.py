@@ -55,7 +55,7 @@ def gradient_errors(layer, x, training=True, eps=1e-6, full_limit=1024, directio
         raise ValueError(f"gradcheck: {layer.label()} returned no input gradient; a layer with "
                          f"needs_input_grad = False skips it (set it back to True to check)")
     targets = [("input", x, np.array(dx, copy=True))]
-    targets += [(name, p.data, p.grad.copy()) for name, p in layer.named_parameters()]
+    targets += [(name, p.data, p.grad.copy()) for name, p in layer.named_parameters() if p.trainable]
 
     records = []
     for name, values, grad in targets:

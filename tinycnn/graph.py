@@ -19,6 +19,10 @@ def _keras_style_name(layer, taken):
     return name
 
 
+def has_trainable(layer):
+    return any(p.trainable for p in layer.parameters())
+
+
 class Concat(Layer):
     """Join several inputs along axis 1 (channels of (N, C, H, W) maps, or features of (N, D) vectors).
 
@@ -104,10 +108,11 @@ class Network(Layer):
         return values[self.nodes[-1][0]]
 
     def backward(self, dy):
+        self.plan_backward()
         grads = {self.nodes[-1][0]: dy}
         for name, layer, inputs in reversed(self.nodes):
-            if name not in grads:                       # this node does not reach the output
-                continue
+            if name not in grads or not (layer.needs_input_grad or has_trainable(layer)):
+                continue                                # no path to the output, or nothing to learn from here on
             dx = layer.backward(grads.pop(name))
             if dx is None:                              # the layer skipped its input gradient
                 continue
@@ -117,9 +122,19 @@ class Network(Layer):
 
     def skip_input_gradient(self):
         """Training needs no dL/d(images): let the layers that read the input skip computing it."""
-        for _, layer, inputs in self.nodes:
-            if inputs == "input":
-                layer.needs_input_grad = False
+        self.needs_input_grad = False
+        self.plan_backward()
+
+    def plan_backward(self):
+        """Tell each node whether backward must compute its input gradient: only if something upstream learns.
+
+        Upstream of a node are the nodes that feed it and, if this network's own input gradient is wanted, the
+        input. With conv1 and conv2 frozen, backward stops at conv3, which computes only its weight gradient.
+        """
+        wants_grad = {"input": self.needs_input_grad}
+        for name, layer, inputs in self.nodes:
+            layer.needs_input_grad = any(wants_grad[i] for i in ([inputs] if isinstance(inputs, str) else inputs))
+            wants_grad[name] = layer.needs_input_grad or has_trainable(layer)
 
     def _shapes(self, input_shape):
         """Yield (name, layer, its input shape(s), its output shape) for every node, without running it."""
@@ -218,7 +233,10 @@ class Sequential(Network):
         return x
 
     def backward(self, dy):
+        self.plan_backward()
         for _, layer, _ in reversed(self.nodes):
+            if not (layer.needs_input_grad or has_trainable(layer)):
+                return None                             # nothing below this layer learns
             dy = layer.backward(dy)
         return dy
 

@@ -1,4 +1,5 @@
-"""The loss: softmax followed by cross-entropy, fused so that it is stable and its gradient is simple."""
+"""The losses: softmax cross-entropy for classes (fused, so it is stable and its gradient is simple), and the
+mean squared error for reconstructions (the auto-encoder's loss)."""
 import numpy as np
 
 
@@ -52,3 +53,34 @@ class SoftmaxCrossEntropy:
     def probabilities(self):
         """softmax(logits) of the last forward, (N, K)."""
         return self._cache[0]
+
+
+class MSELoss:
+    """Mean squared error between a prediction and a target of the same shape (any shape, M entries).
+
+        L = (1/M) sum_i (p_i - t_i)^2        dL/dp_i = 2 (p_i - t_i) / M
+
+    The mean over every entry, as PyTorch's MSELoss, so the loss does not grow with the image size.
+    """
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, prediction, target):
+        for name, a in (("prediction", prediction), ("target", target)):
+            if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+                raise ValueError(f"MSELoss: expected a float array as {name}, got "
+                                 f"{getattr(a, 'dtype', type(a).__name__)}")
+        if prediction.shape != target.shape:
+            raise ValueError(f"MSELoss: the prediction has shape {prediction.shape}, expected the target's "
+                             f"{target.shape}")
+        diff = prediction - target.astype(prediction.dtype, copy=False)
+        self._cache = diff
+        return float(np.vdot(diff, diff)) / diff.size
+
+    def backward(self):
+        """-> dL/dprediction, the prediction's shape and dtype."""
+        if self._cache is None:
+            raise RuntimeError("MSELoss: backward called before forward")
+        diff = self._cache
+        return diff * diff.dtype.type(2 / diff.size)

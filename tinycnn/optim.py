@@ -9,7 +9,8 @@ class SGD:
         w <- w + v
 
     (paper: momentum 0.9, weight decay 5e-4, lr 0.01.) Each parameter may scale its learning rate and its
-    weight decay by p.lr_mult and p.decay_mult (Caffe's lr_mult / decay_mult).
+    weight decay by p.lr_mult and p.decay_mult (Caffe's lr_mult / decay_mult); frozen ones (p.trainable False)
+    are skipped.
     """
 
     def __init__(self, parameters, lr=0.01, momentum=0.9, weight_decay=5e-4):
@@ -24,6 +25,8 @@ class SGD:
 
     def step(self):
         for p, v in zip(self.parameters, self.velocity):
+            if not p.trainable:                            # frozen: not even weight decay touches it
+                continue
             t = p.data.dtype.type                          # keep float32 updates in float32
             lr = t(self.lr * p.lr_mult)
             v *= t(self.momentum)

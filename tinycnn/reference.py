@@ -54,6 +54,40 @@ def conv2d_backward(x, w, dy, stride, padding, groups):
     return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
+def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
+    """x: (N, C, H, W), w: (C, F, KH, KW), b: (F,) or None -> y: (N, F, OH, OW). Each pixel stamps its kernel."""
+    N, C, H, W = x.shape
+    _, F, KH, KW = w.shape
+    (SH, SW), (PH, PW), (OPH, OPW) = stride, padding, output_padding
+    OH, OW = (H - 1) * SH - 2 * PH + KH + OPH, (W - 1) * SW - 2 * PW + KW + OPW
+    big = np.zeros((N, F, OH + 2 * PH + KH, OW + 2 * PW + KW), x.dtype)     # room for stamps in the padding
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                for v in range(W):
+                    big[n, :, h * SH:h * SH + KH, v * SW:v * SW + KW] += x[n, c, h, v] * w[c]
+    y = big[:, :, PH:PH + OH, PW:PW + OW]
+    return y + (b[:, None, None] if b is not None else 0)
+
+
+def conv_transpose2d_backward(x, w, dy, stride, padding):
+    """-> dx: (N, C, H, W), dw: (C, F, KH, KW), db: (F,). Each pixel reads back the stamp it made."""
+    N, C, H, W = x.shape
+    _, F, KH, KW = w.shape
+    (SH, SW), (PH, PW) = stride, padding
+    big = np.zeros((N, F, dy.shape[2] + 2 * PH + KH, dy.shape[3] + 2 * PW + KW), dy.dtype)
+    big[:, :, PH:PH + dy.shape[2], PW:PW + dy.shape[3]] = dy
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                for v in range(W):
+                    stamp = big[n, :, h * SH:h * SH + KH, v * SW:v * SW + KW]
+                    dx[n, c, h, v] = np.sum(stamp * w[c])
+                    dw[c] += x[n, c, h, v] * stamp
+    return dx, dw, dy.sum(axis=(0, 2, 3))
+
+
 # -- max-pooling ---------------------------------------------------------------------------------------------
 
 def maxpool2d_forward(x, kernel, stride, padding):
@@ -192,6 +226,12 @@ def relu_backward(x, dy):
 
 def tanh_backward(x, dy):
     return dy * (1 - np.tanh(x) ** 2)
+
+
+def mse(prediction, target):
+    """-> (mean squared error over every entry, its gradient)."""
+    diff = prediction - target
+    return np.sum(diff ** 2) / diff.size, 2 * diff / diff.size
 
 
 def softmax_cross_entropy(logits, labels):

@@ -18,6 +18,7 @@ class Parameter:
 
     data: the values (any shape).  grad: dL/d(data), same shape and dtype, filled by backward.
     lr_mult and decay_mult scale the optimizer's learning rate and weight decay for this parameter.
+    trainable = False freezes it: backward skips its gradient and the optimizer leaves it alone.
     """
 
     def __init__(self, data, lr_mult=1.0, decay_mult=1.0):
@@ -25,6 +26,7 @@ class Parameter:
         self.grad = np.zeros_like(self.data)
         self.lr_mult = lr_mult
         self.decay_mult = decay_mult
+        self.trainable = True
 
     @property
     def shape(self):
@@ -54,7 +56,7 @@ class Layer:
     """Base class. Subclasses implement forward, backward and output_shape (and macs if they compute)."""
 
     name = None                # set by the container that holds the layer ("conv1"), used in messages
-    needs_input_grad = True    # False lets a layer that reads the data skip computing dL/dx (backward -> None)
+    needs_input_grad = True    # False: nothing upstream learns, so backward may skip dL/dx and return None
 
     # -- the computation ------------------------------------------------------------------------
     def forward(self, x, training=False):
@@ -95,6 +97,12 @@ class Layer:
         for child_name, child in self.children():
             own += [(f"{child_name}.{k}", b) for k, b in child.named_buffers()]
         return own
+
+    def freeze(self, frozen=True):
+        """Keep every parameter of this layer (and the layers below it) fixed; freeze(False) undoes it."""
+        for p in self.parameters():
+            p.trainable = not frozen
+        return self
 
     def layers(self):
         """This layer and every layer below it, depth first."""

@@ -102,6 +102,7 @@ class Conv2d(Layer):
         """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (F, C/G, KH, KW) and bias.grad (F,).
 
         With needs_input_grad = False (a first layer, whose input is the data) dx is skipped: returns None.
+        A frozen weight (trainable = False) skips dW, so a frozen conv3 with a learning conv4 costs only dx.
         """
         x = self.saved()
         F, G = self.out_channels, self.groups
@@ -114,14 +115,15 @@ class Conv2d(Layer):
             n = n1 - n0
             dy_g = dy[n0:n1].reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
             cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
-            for g in range(G):
+            for g in range(G if self.weight.trainable else 0):
                 dw[g] += gemm(dy_g[g], cols[g].T)
             if dx is not None:
                 dcols = np.empty_like(cols)
                 for g in range(G):
                     gemm(w[g].T, dy_g[g], out=dcols[g])
                 col2im(dcols.reshape(-1, dcols.shape[2]), KH, KW, SH, SW, PH, PW, dx[n0:n1])
-        self.weight.grad = dw.reshape(self.weight.shape)
-        if self.bias is not None:
+        if self.weight.trainable:
+            self.weight.grad = dw.reshape(self.weight.shape)
+        if self.bias is not None and self.bias.trainable:
             self.bias.grad = dy.sum(axis=(0, 2, 3))
         return dx

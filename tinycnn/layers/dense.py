@@ -49,13 +49,14 @@ class Dense(Layer):
         return y
 
     def backward(self, dy):
-        """dy: (N, K) -> dx: (N, D); sets weight.grad and bias.grad."""
+        """dy: (N, K) -> dx: (N, D); sets weight.grad and bias.grad (each unless frozen)."""
         x = self.saved()
         self.check_grad(dy, (x.shape[0], self.out_features))
-        self.weight.grad = gemm(dy.T, x)
-        if self.bias is not None:
+        if self.weight.trainable:
+            self.weight.grad = gemm(dy.T, x)
+        if self.bias is not None and self.bias.trainable:
             self.bias.grad = dy.sum(axis=0)
-        return gemm(dy, self.weight.data)
+        return gemm(dy, self.weight.data) if self.needs_input_grad else None
 
 
 class Flatten(Layer):

@@ -1,0 +1,135 @@
+"""Fine-tuning: start from weights someone trained, give the network a new head, freeze what should not move.
+
+With a few hundred images of your own, a network that already learned edges and textures on more data is
+a far better start than random weights. The usual recipe:
+    1. copy every trained weight into a network built for your classes (transfer_weights);
+    2. the classifier head (the last layer with weights) has the wrong number of outputs: it keeps its fresh
+       random initialisation;
+    3. freeze the first layers (freeze), whose generic features need no change, and let the head learn
+       faster than the rest (set_multipliers, like Caffe's lr_mult).
+"""
+import fnmatch
+import os
+
+import numpy as np
+
+from .checkpoint import CheckpointError
+
+
+def head_name(model):
+    """The name of the last layer that has parameters (AlexNet's fc8)."""
+    return [name for name, layer in model.children() if layer.parameters()][-1]
+
+
+def transfer_weights(model, entries, source):
+    """Copy entries["param/<name>"] and entries["buffer/<name>"] into model where names and shapes agree.
+
+    entries: a checkpoint's arrays (checkpoint.read).  source: the file, for messages.
+    Only the head may differ in shape (another number of classes); it keeps its initialisation.
+    -> the names of the parameters left as initialised, e.g. ["fc8.weight", "fc8.bias"].
+    """
+    head = head_name(model) + "."
+    fresh = []
+    targets = [("param/" + n, p.data) for n, p in model.named_parameters()]
+    targets += [("buffer/" + n, b) for n, b in model.named_buffers()]
+    missing = [key for key, _ in targets if key not in entries]
+    if missing:
+        raise CheckpointError(f"{source}: has no {', '.join(missing[:4])}; expected a checkpoint of the same "
+                              f"architecture")
+    for key, target in targets:
+        if entries[key].shape == target.shape:
+            target[...] = entries[key]
+        elif key.split("/", 1)[1].startswith(head):
+            fresh.append(key.split("/", 1)[1])
+        else:
+            raise CheckpointError(f"{source}: {key} has shape {entries[key].shape}, the model expects "
+                                  f"{target.shape}; only the head ({head[:-1]}) may change shape")
+    return fresh
+
+
+def freeze(model, names):
+    """Freeze the named layers of model ("conv1", "conv2", ...): their parameters stay exactly as they are."""
+    layers = dict(model.children())
+    for name in names:
+        if name not in layers:
+            raise ValueError(f"--freeze: the model has no layer {name!r}; its layers with weights are "
+                             f"{', '.join(n for n, l in layers.items() if l.parameters())}")
+        layers[name].freeze()
+
+
+def set_multipliers(model, spec, attribute, flag):
+    """Scale the learning rate (attribute "lr_mult") or weight decay ("decay_mult") of matching parameters.
+
+    spec: "PATTERN=VALUE,..." where PATTERN is a layer name ("fc8": all its parameters) or a shell pattern
+    over parameter names ("*.bias"). Later entries win: "*.bias=2,fc8=10" gives fc8.bias 10.
+    Caffe's bvlc_alexnet uses lr_mult "*.bias=2" and decay_mult "*.bias=0".
+    """
+    named = model.named_parameters()
+    for item in filter(None, spec.split(",")):
+        pattern, _, value = item.partition("=")
+        try:
+            value = float(value)
+        except ValueError:
+            value = -1.0
+        if value < 0:
+            raise ValueError(f"{flag}: expected PATTERN=VALUE with a number >= 0, got {item!r}")
+        matches = [p for n, p in named if fnmatch.fnmatchcase(n, pattern) or n.startswith(pattern + ".")]
+        if not matches:
+            raise ValueError(f"{flag}: {pattern!r} matches no parameter; parameters are named like "
+                             f"{named[0][0]!r} and {named[1][0]!r}")
+        for p in matches:
+            setattr(p, attribute, value)
+
+
+def read_state_dict(path):
+    """{name: float array} from a PyTorch .pth/.pt state_dict (needs torch) or an .npz of plain arrays.
+
+    A .pth is read with torch.load(weights_only=True), which refuses to run code from the file; an .npz with
+    allow_pickle=False.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such weights file")
+    if path.endswith((".pth", ".pt")):
+        try:
+            import torch
+        except ImportError:
+            raise ValueError(f"{path}: reading a .pth file needs PyTorch (pip install torch), or save the "
+                             f"state_dict as an .npz with the same key names") from None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:               # torch raises many types for a bad file
+            raise ValueError(f"{path}: not a readable PyTorch state_dict ({type(error).__name__})") from None
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise ValueError(f"{path}: expected a state_dict (a dict of tensors), got {type(state).__name__}")
+        return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except ValueError:
+        raise ValueError(f"{path}: refusing to load pickled objects; expected plain arrays") from None
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
+
+
+def load_state_dict(model, state, source, rename=None):
+    """Copy a state dict into model, checking that every parameter is there with the right shape.
+
+    state: {key: array}.  rename: {key prefix in the file: layer name}, e.g. {"features.0": "conv1"}
+    (None: the file uses the model's own names, "conv1.weight").  Keys the model does not use are refused.
+    """
+    mapped = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        name = f"{rename.get(prefix, prefix)}.{leaf}" if rename else key
+        mapped[name] = np.asarray(value)
+    own = dict(model.named_parameters())
+    missing, unused = sorted(set(own) - set(mapped)), sorted(set(mapped) - set(own))
+    if missing or unused:
+        raise ValueError(f"{source}: keys do not match the model: missing {missing[:4]}, not used {unused[:4]}")
+    for name, p in own.items():
+        if mapped[name].shape != p.data.shape:
+            raise ValueError(f"{source}: {name} has shape {mapped[name].shape}, the model expects {p.data.shape}")
+        if not np.isfinite(mapped[name]).all():
+            raise ValueError(f"{source}: {name} holds NaN or inf")
+        p.data[...] = mapped[name]
