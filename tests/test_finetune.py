@@ -249,3 +249,14 @@ def test_command_line_pretrain_then_fine_tune_and_import(tmp_path):
         done = run_cli(*args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_pth_state_dict_imports_like_its_npz(tmp_path):
+    torch = pytest.importorskip("torch")          # never installed by the test extras; the .npz path covers CI
+    state = torchvision_state(num_classes=4)
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "alexnet.pth")
+    np.savez(tmp_path / "alexnet.npz", **state)
+    from_pth, _, _ = alexnet.import_weights(str(tmp_path / "alexnet.pth"))
+    from_npz, _, _ = alexnet.import_weights(str(tmp_path / "alexnet.npz"))
+    for p, q in zip(from_pth.parameters(), from_npz.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
