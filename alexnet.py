@@ -322,11 +322,12 @@ def import_weights(path, variant="torchvision", class_names=None, input_size=Non
     return model, meta, preprocess
 
 
-def start_from(args, size):
+def start_from(args):
     """--init: the checkpoint's architecture, checked against the flags given. -> (entries, meta)."""
     entries, meta = checkpoint.read(args.init)
-    if "config" not in meta:
-        raise checkpoint.CheckpointError(f"{args.init}: not a tinycnn AlexNet checkpoint (no config)")
+    if "config" not in meta or "array/scale" not in entries or "array/mean_image" not in entries:
+        raise checkpoint.CheckpointError(f"{args.init}: not a checkpoint of alexnet.py train, pretrain or "
+                                         f"import-weights (no model configuration or pixel preparation)")
     given = dict(variant=args.variant, groups=args.groups, input_size=args.input_size)
     for key, value in given.items():
         if value is not None and value != meta["config"][key]:
@@ -352,7 +353,7 @@ def command_summary(args):
 
 
 def command_train(args):
-    init = start_from(args, None) if args.init else None
+    init = start_from(args) if args.init else None
     if init:
         config = {k: init[1]["config"][k] for k in ("variant", "groups", "input_size", "positive_bias")}
     else:
@@ -376,7 +377,7 @@ def command_train(args):
     model = build(config, rng=model_rng)
     preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
     if init:
-        fresh = finetune.transfer_weights(model, init[0], args.init)
+        fresh = finetune.transfer_weights(model, init[0], args.init, new_head=args.new_head)
         print(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(train.classes)} classes"
                                                    if fresh else "all weights kept"))
         # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
@@ -516,6 +517,8 @@ def main(argv=None):
                        help="--data: train on at most this many images per class")
     train.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tuning); the head "
                        "is replaced when the number of classes differs")
+    train.add_argument("--new-head", action="store_true", help="with --init: start the head afresh even when "
+                       "the number of classes is the same (new classes)")
     train.add_argument("--freeze", default="", metavar="LAYERS", help="layers to keep fixed, e.g. conv1,conv2")
     train.add_argument("--lr-mult", default="", metavar="SPEC",
                        help="learning-rate multipliers, e.g. 'fc8=10,*.bias=2' (Caffe's lr_mult)")

@@ -10,6 +10,8 @@ these machines are shared and noisy, so absolute times from different runs do no
 2. Per-layer forward and backward times of the paper AlexNet (227x227, LRN, 1000 classes).
 3. The paper AlexNet's SGD training step and forward pass in images/s at batch 16 and 32, tinycnn against
    PyTorch with the same threads, each in its own process so that its peak resident memory can be read.
+4. Start-up: a fresh process that imports tinycnn and runs the paper AlexNet's first forward pass (batch 1),
+   with the numba cache warm (the run before it fills the cache).
 """
 import argparse
 import json
@@ -169,6 +171,26 @@ def run_worker(framework, mode, batch, repeats):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+STARTUP = """
+import time
+start = time.perf_counter()
+import numpy as np
+import alexnet
+model = alexnet.alexnet(1000, variant="paper", rng=0)
+model.forward(np.zeros((1, 3, 227, 227), np.float32))
+print(time.perf_counter() - start)
+"""
+
+
+def startup_seconds(repeats):
+    """Median wall time of import + build + first forward in fresh processes (the first run warms the cache)."""
+    def once():
+        done = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, cwd=ROOT, check=True)
+        return float(done.stdout.strip().splitlines()[-1])
+    once()
+    return statistics.median(once() for _ in range(repeats))
+
+
 def table(header, rows):
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -212,6 +234,8 @@ def main(argv=None):
                          else "-", f"{ours['images_per_s'] / torch_['images_per_s']:.2f}" if torch_ else "-"))
     print("paper AlexNet (227x227, LRN, 1000 classes, float32), images/s and peak resident MB")
     print(table(("", "batch", "tinycnn img/s", "MB", "PyTorch img/s", "MB", "tinycnn/PyTorch"), rows))
+    print(f"\nstart-up, warm numba cache: import + paper AlexNet built + first forward pass in "
+          f"{startup_seconds(repeats):.1f} s (median of {repeats} fresh processes)")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ def test_fine_tuning_keeps_frozen_layers_bit_identical_and_the_new_head_learns(t
     entries, _ = checkpoint.read(str(tmp_path / "source.npz"))
     model = alexnet.build(dict(CONFIG, num_classes=3), rng=2)
     assert finetune.transfer_weights(model, entries, "source.npz") == ["fc8.weight", "fc8.bias"]
+    same_classes = alexnet.build(dict(CONFIG, num_classes=6), rng=2)
+    assert finetune.transfer_weights(same_classes, entries, "source.npz") == []
+    fresh = alexnet.build(dict(CONFIG, num_classes=6), rng=2)
+    assert finetune.transfer_weights(fresh, entries, "source.npz", new_head=True) == ["fc8.weight", "fc8.bias"]
+    assert not np.array_equal(fresh["fc8"].weight.data, entries["param/fc8.weight"])
     frozen = ["conv1", "conv2", "conv3", "conv4", "conv5"]
     finetune.freeze(model, frozen)
     before = {name: p.data.copy() for name, p in model.named_parameters()}
@@ -236,7 +241,9 @@ def test_command_line_pretrain_then_fine_tune_and_import(tmp_path):
     Image.fromarray(data.make_shapes(1, 64, seed=0)[0][0]).save(tmp_path / "one.png")
     done = run_cli("predict", "--checkpoint", "tv-model.npz", "one.png", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("one.png: ") and "fox" in done.stdout, done.stderr
+    checkpoint.save(str(tmp_path / "bare.npz"), tc.Sequential([tc.Dense(2, 2, rng=0)]), {})
     for args, message in [
+        (["train", "--init", "bare.npz"], "bare.npz: not a checkpoint of alexnet.py train, pretrain or import"),
         (["train", "--init", "pre/pretrained.npz", "--variant", "paper"], "--variant paper does not match the "
                                                                           "--init checkpoint's mini"),
         (["train", "--init", "pre/pretrained.npz", "--freeze", "conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8",

@@ -21,11 +21,12 @@ def head_name(model):
     return [name for name, layer in model.children() if layer.parameters()][-1]
 
 
-def transfer_weights(model, entries, source):
+def transfer_weights(model, entries, source, new_head=False):
     """Copy entries["param/<name>"] and entries["buffer/<name>"] into model where names and shapes agree.
 
     entries: a checkpoint's arrays (checkpoint.read).  source: the file, for messages.
-    Only the head may differ in shape (another number of classes); it keeps its initialisation.
+    Only the head may differ in shape (another number of classes); it keeps its initialisation, as it does
+    with new_head=True (new classes that happen to be as many as the old ones).
     -> the names of the parameters left as initialised, e.g. ["fc8.weight", "fc8.bias"].
     """
     head = head_name(model) + "."
@@ -37,9 +38,10 @@ def transfer_weights(model, entries, source):
         raise CheckpointError(f"{source}: has no {', '.join(missing[:4])}; expected a checkpoint of the same "
                               f"architecture")
     for key, target in targets:
-        if entries[key].shape == target.shape:
+        in_head = key.split("/", 1)[1].startswith(head)
+        if entries[key].shape == target.shape and not (in_head and new_head):
             target[...] = entries[key]
-        elif key.split("/", 1)[1].startswith(head):
+        elif in_head:
             fresh.append(key.split("/", 1)[1])
         else:
             raise CheckpointError(f"{source}: {key} has shape {entries[key].shape}, the model expects "
