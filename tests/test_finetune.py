@@ -267,3 +267,18 @@ def test_a_pth_state_dict_imports_like_its_npz(tmp_path):
     from_npz, _, _ = alexnet.import_weights(str(tmp_path / "alexnet.npz"))
     for p, q in zip(from_pth.parameters(), from_npz.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_a_frozen_conv_computes_its_input_gradient_without_building_columns(monkeypatch):
+    conv = tc.Conv2d(3, 4, 3, stride=2, padding=1, groups=1, dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).standard_normal((3, 3, 9, 9))
+    dy = np.random.default_rng(2).standard_normal((3, 4, 5, 5))
+    conv.forward(x)
+    expected = conv.backward(dy)
+    conv.freeze()
+    conv.weight.grad[...] = 0
+    calls = []
+    real_im2col = tc.layers.conv.im2col
+    monkeypatch.setattr("tinycnn.layers.conv.im2col", lambda *a: calls.append(1) or real_im2col(*a))
+    np.testing.assert_array_equal(conv.backward(dy), expected)
+    assert calls == [] and not conv.weight.grad.any()

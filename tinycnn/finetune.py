@@ -50,7 +50,10 @@ def transfer_weights(model, entries, source, new_head=False):
 
 
 def freeze(model, names):
-    """Freeze the named layers of model ("conv1", "conv2", ...): their parameters stay exactly as they are."""
+    """Freeze the named layers of model ("conv1", "conv2", ...): their parameters stay exactly as they are.
+
+    (BatchNorm's running statistics are buffers, not parameters: in training mode they still follow the data.)
+    """
     layers = dict(model.children())
     for name in names:
         if name not in layers:

@@ -65,8 +65,11 @@ class Conv2d(Layer):
         _, oh, ow = self.output_shape(input_shape)
         return self.weight.size * oh * ow
 
-    def _column_chunks(self, x):
-        """Yield (n0, n1, cols) with cols = im2col(x[n0:n1]) of shape (C*KH*KW, (n1-n0)*OH*OW)."""
+    def _column_chunks(self, x, fill=True):
+        """Yield (n0, n1, cols) with cols = im2col(x[n0:n1]) of shape (C*KH*KW, (n1-n0)*OH*OW).
+
+        fill=False yields the buffer without filling it, for a pass that only needs its shape.
+        """
         N, C = x.shape[:2]
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         OH, OW = window_output_hw(self, x.shape[2:], self.kernel_size, self.stride, self.padding)
@@ -76,7 +79,8 @@ class Conv2d(Layer):
         for n0 in range(0, N, chunk):
             n1 = min(n0 + chunk, N)
             cols = buffer[:rows * per_image * (n1 - n0)].reshape(rows, per_image * (n1 - n0))
-            im2col(x[n0:n1], KH, KW, SH, SW, PH, PW, cols)
+            if fill:
+                im2col(x[n0:n1], KH, KW, SH, SW, PH, PW, cols)
             yield n0, n1, cols
 
     def forward(self, x, training=False):
@@ -111,7 +115,7 @@ class Conv2d(Layer):
         dw = np.zeros_like(w)
         dx = np.zeros_like(x) if self.needs_input_grad else None
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        for n0, n1, cols in self._column_chunks(x):
+        for n0, n1, cols in self._column_chunks(x, fill=self.weight.trainable):   # dx alone needs no columns
             n = n1 - n0
             dy_g = dy[n0:n1].reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
             cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
