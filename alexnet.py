@@ -4,6 +4,9 @@
     python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S] ...
     python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
     python alexnet.py predict  --checkpoint FILE IMAGE [IMAGE ...]
+    python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
+    python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR]
+    python alexnet.py import-weights FILE [--variant torchvision] [--classes NAMES] --out CHECKPOINT
     python alexnet.py bench    [--quick]
 
 Variants: "paper", "caffe" (bvlc_alexnet), "torchvision", "seed-keras" (the seed notes' Keras listing) and
@@ -409,6 +412,9 @@ def command_train(args):
 def command_pretrain(args):
     variant = args.variant
     size = args.input_size or INPUT_SIZE[variant]
+    unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
+    if unknown or not args.layers:                # before any data is loaded
+        raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
     data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
                      per_class=None)
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used

@@ -252,6 +252,7 @@ def test_command_line_pretrain_then_fine_tune_and_import(tmp_path):
         (["import-weights", "tv.npz", "--classes", "names.txt", "--variant", "caffe", "--out", "x.npz"],
          "expected --variant torchvision"),
         (["import-weights", "missing.pth", "--out", "x.npz"], "missing.pth: no such weights file"),
+        (["pretrain", "--layers", "conv1,fc6"], "--layers: expected conv layers among conv1..conv5, got conv1,fc6"),
     ]:
         done = run_cli(*args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
