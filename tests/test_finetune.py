@@ -188,6 +188,20 @@ def test_weights_under_tinycnn_names_round_trip(tmp_path):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
+def test_batchnorm_statistics_import_with_the_weights(tmp_path):
+    model = alexnet.alexnet(num_classes=6, variant="seed-keras", rng=4)
+    for _, buffer in model.named_buffers():
+        buffer[...] = np.random.default_rng(5).random(buffer.shape)
+    state = {name: p.data for name, p in model.named_parameters()}
+    np.savez(tmp_path / "keras.npz", **state, **dict(model.named_buffers()))
+    imported, _, _ = alexnet.import_weights(str(tmp_path / "keras.npz"), variant="seed-keras")
+    for (name, b), (_, c) in zip(model.named_buffers(), imported.named_buffers()):
+        np.testing.assert_array_equal(b, c, err_msg=name)
+    np.savez(tmp_path / "no-statistics.npz", **state)
+    with pytest.raises(ValueError, match=r"no-statistics.npz: keys do not match the model: missing \['bn1.running_mean'"):
+        alexnet.import_weights(str(tmp_path / "no-statistics.npz"), variant="seed-keras")
+
+
 # -- auto-encoder pre-training --------------------------------------------------------------------------------
 
 @given(k=st.integers(1, 7), s=st.integers(1, 4), h=st.integers(8, 20), data_=st.data())

@@ -118,23 +118,25 @@ def read_state_dict(path):
 
 
 def load_state_dict(model, state, source, rename=None):
-    """Copy a state dict into model, checking that every parameter is there with the right shape.
+    """Copy a state dict into model, checking that every parameter and buffer is there with the right shape.
 
     state: {key: array}.  rename: {key prefix in the file: layer name}, e.g. {"features.0": "conv1"}
-    (None: the file uses the model's own names, "conv1.weight").  Keys the model does not use are refused.
+    (None: the file uses the model's own names, "conv1.weight", "bn1.running_mean").  Keys the model does not
+    use are refused.
     """
     mapped = {}
     for key, value in state.items():
         prefix, _, leaf = key.rpartition(".")
         name = f"{rename.get(prefix, prefix)}.{leaf}" if rename else key
         mapped[name] = np.asarray(value)
-    own = dict(model.named_parameters())
+    own = {name: p.data for name, p in model.named_parameters()}
+    own.update(model.named_buffers())
     missing, unused = sorted(set(own) - set(mapped)), sorted(set(mapped) - set(own))
     if missing or unused:
         raise ValueError(f"{source}: keys do not match the model: missing {missing[:4]}, not used {unused[:4]}")
-    for name, p in own.items():
-        if mapped[name].shape != p.data.shape:
-            raise ValueError(f"{source}: {name} has shape {mapped[name].shape}, the model expects {p.data.shape}")
+    for name, target in own.items():
+        if mapped[name].shape != target.shape:
+            raise ValueError(f"{source}: {name} has shape {mapped[name].shape}, the model expects {target.shape}")
         if not np.isfinite(mapped[name]).all():
             raise ValueError(f"{source}: {name} holds NaN or inf")
-        p.data[...] = mapped[name]
+        target[...] = mapped[name]
