@@ -319,8 +319,7 @@ def import_weights(path, variant="torchvision", class_names=None, input_size=Non
     else:
         mean_image = np.zeros((3, stored, stored))
     # no colour statistics come with the weights; fine-tuning fits them on its own images
-    preprocess = Preprocess(PIXEL_SCALE[variant] if not torchvision_names else 1 / 255, mean_image, np.eye(3),
-                            np.zeros(3))
+    preprocess = Preprocess(PIXEL_SCALE[variant], mean_image, np.eye(3), np.zeros(3))
     meta = dict(config=config, classes=list(class_names), data=None, epoch=0, history=[], imported_from=path)
     return model, meta, preprocess
 
@@ -337,6 +336,12 @@ def start_from(args):
             raise ValueError(f"--{key.replace('_', '-')} {value} does not match the --init checkpoint's "
                              f"{meta['config'][key]}; leave it out to use the checkpoint's")
     return entries, meta
+
+
+def architecture(args, variant):
+    """The model-shaping flags of train and pretrain, with the variant's defaults filled in."""
+    return dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant],
+                input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
 
 
 def positive(kind, name):
@@ -360,9 +365,7 @@ def command_train(args):
     if init:
         config = {k: init[1]["config"][k] for k in ("variant", "groups", "input_size", "positive_bias")}
     else:
-        variant = args.variant or "mini"
-        config = dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant],
-                      input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
+        config = architecture(args, args.variant or "mini")
     config.update(freeze=args.freeze, lr_mult=args.lr_mult, decay_mult=args.decay_mult)
     size = config["input_size"]
     mini = config["variant"] == "mini"           # the main job: small images, small batches, a higher rate
@@ -410,16 +413,15 @@ def command_train(args):
 
 
 def command_pretrain(args):
-    variant = args.variant
-    size = args.input_size or INPUT_SIZE[variant]
     unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
     if unknown or not args.layers:                # before any data is loaded
         raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
     data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
                      per_class=None)
+    config = architecture(args, args.variant)
+    variant, size = config["variant"], config["input_size"]
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
-    config = dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant], input_size=size,
-                  positive_bias=args.positive_bias, num_classes=len(train.classes))
+    config["num_classes"] = len(train.classes)
     rng = np.random.default_rng([args.seed, 3])
     model = build(config, rng=rng)
     preprocess = Preprocess.fit(train.images, PIXEL_SCALE[variant])

@@ -19,10 +19,6 @@ def _keras_style_name(layer, taken):
     return name
 
 
-def has_trainable(layer):
-    return any(p.trainable for p in layer.parameters())
-
-
 class Concat(Layer):
     """Join several inputs along axis 1 (channels of (N, C, H, W) maps, or features of (N, D) vectors).
 
@@ -108,10 +104,10 @@ class Network(Layer):
         return values[self.nodes[-1][0]]
 
     def backward(self, dy):
-        self.plan_backward()
+        wants_grad = self.plan_backward()
         grads = {self.nodes[-1][0]: dy}
         for name, layer, inputs in reversed(self.nodes):
-            if name not in grads or not (layer.needs_input_grad or has_trainable(layer)):
+            if name not in grads or not wants_grad[name]:
                 continue                                # no path to the output, or nothing to learn from here on
             dx = layer.backward(grads.pop(name))
             if dx is None:                              # the layer skipped its input gradient
@@ -130,11 +126,13 @@ class Network(Layer):
 
         Upstream of a node are the nodes that feed it and, if this network's own input gradient is wanted, the
         input. With conv1 and conv2 frozen, backward stops at conv3, which computes only its weight gradient.
+        -> {node name: whether backward has any work there (a gradient to pass on, or parameters to learn)}.
         """
         wants_grad = {"input": self.needs_input_grad}
         for name, layer, inputs in self.nodes:
             layer.needs_input_grad = any(wants_grad[i] for i in ([inputs] if isinstance(inputs, str) else inputs))
-            wants_grad[name] = layer.needs_input_grad or has_trainable(layer)
+            wants_grad[name] = layer.needs_input_grad or any(p.trainable for p in layer.parameters())
+        return wants_grad
 
     def _shapes(self, input_shape):
         """Yield (name, layer, its input shape(s), its output shape) for every node, without running it."""
@@ -233,9 +231,9 @@ class Sequential(Network):
         return x
 
     def backward(self, dy):
-        self.plan_backward()
-        for _, layer, _ in reversed(self.nodes):
-            if not (layer.needs_input_grad or has_trainable(layer)):
+        wants_grad = self.plan_backward()
+        for name, layer, _ in reversed(self.nodes):
+            if not wants_grad[name]:
                 return None                             # nothing below this layer learns
             dy = layer.backward(dy)
         return dy
