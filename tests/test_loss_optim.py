@@ -64,6 +64,21 @@ def test_sgd_follows_the_papers_update_rule():
         np.testing.assert_allclose(p.data, w, rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_kernel_is_bit_identical_to_numpy_update(dtype):
+    """The fused one-pass kernel does NumPy's arithmetic in NumPy's order: not close, equal."""
+    rng = np.random.default_rng(0)
+    p = tc.Parameter(rng.standard_normal((37, 11), dtype), lr_mult=2.0, decay_mult=0.5)
+    opt = tc.SGD([p], lr=0.03, momentum=0.9, weight_decay=5e-4)
+    w, v = p.data.copy(), np.zeros_like(p.data)
+    for _ in range(3):
+        p.grad = rng.standard_normal(p.shape, dtype)
+        opt.step()
+        ref.sgd_step(w, p.grad, v, dtype(0.06), dtype(0.9), dtype(5e-4 * 0.5) * dtype(0.06))
+        np.testing.assert_array_equal(p.data, w)
+        np.testing.assert_array_equal(opt.velocity[0], v)
+
+
 def test_sgd_respects_lr_and_decay_multipliers_and_keeps_float32():
     p = tc.Parameter(np.ones(3, np.float32), lr_mult=2.0, decay_mult=0.0)
     p.grad = np.ones(3, np.float32)

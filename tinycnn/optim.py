@@ -1,6 +1,8 @@
 """Stochastic gradient descent with momentum and weight decay, as in section 5 of the paper."""
 import numpy as np
 
+from .kernels import sgd_update
+
 
 class SGD:
     """The paper's update, for every parameter w with gradient g = dL/dw:
@@ -27,9 +29,9 @@ class SGD:
         for p, v in zip(self.parameters, self.velocity):
             if not p.trainable:                            # frozen: not even weight decay touches it
                 continue
+            if not p.data.flags.c_contiguous:              # the kernel updates a flat view in place
+                p.data = np.ascontiguousarray(p.data)
             t = p.data.dtype.type                          # keep float32 updates in float32
             lr = t(self.lr * p.lr_mult)
-            v *= t(self.momentum)
-            v -= t(self.weight_decay * p.decay_mult) * lr * p.data
-            v -= lr * p.grad
-            p.data += v
+            sgd_update(p.data.reshape(-1), p.grad.reshape(-1), v.reshape(-1), lr, t(self.momentum),
+                       t(self.weight_decay * p.decay_mult) * lr)

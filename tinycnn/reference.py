@@ -245,3 +245,11 @@ def softmax_cross_entropy(logits, labels):
         grad[n] = p / N
         grad[n, labels[n]] -= 1 / N
     return loss, grad
+
+
+def sgd_step(w, g, v, lr, momentum, decay):
+    """The paper's update with whole-array NumPy operations; decay = weight decay * lr. Updates w and v."""
+    v *= momentum
+    v -= decay * w
+    v -= lr * g
+    w += v
