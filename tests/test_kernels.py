@@ -10,7 +10,8 @@ from hypothesis import given, strategies as st
 
 from tinycnn.kernels import gemm, get_backend, set_backend
 
-AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257)]
+AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257),
+           (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1)]   # k past two KC blocks; short k
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -35,6 +36,22 @@ def test_gemm_reads_transposed_and_strided_views(m, k, n, transpose_a, transpose
     b = b[:, ::step].T if transpose_b else b[:, ::step]
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gemm(a, b), a.astype(np.float64) @ b.astype(np.float64), **tol)
+
+
+@pytest.mark.parametrize("shape", [(37, 600, 290), (100, 16, 700)])
+def test_gemm_result_does_not_depend_on_the_thread_count(shape):
+    """Threads own disjoint tiles and every sum runs in one fixed order: 1 and 2 threads agree bit for bit."""
+    import numba
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        alone = gemm(a, b)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(gemm(a, b), alone)
 
 
 def test_gemm_rejects_mismatched_operands():

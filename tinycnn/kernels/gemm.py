@@ -2,31 +2,38 @@
 
 Legend
     A (M, K), B (K, N), C (M, N)       any 2-D views: transposes are read through their strides, never copied
-    KC   depth of one block of k        (A block MC x KC stays in L2, B panel KC x NC in L3)
-    MC   rows of A per task             NC   columns of B packed at once
-    NS   columns of C per task          MR x NR = 4 x 3, the register tile of the micro-kernel
+    KC   depth of one block of k        NS   most columns of C per task
+    MR x NR = 4 x 3, the register tile of the micro-kernel
 
 The structure is Goto's (as in BLIS and OpenBLAS):
 
-    for each NC-wide panel of columns, for each KC-deep block of k:
-        pack B[k-block, panel] into Bp (NC, KC): column j of B becomes row j, contiguous along k
-        in parallel over tasks (an MC-row block of A x an NS-column slice of the panel):
-            pack A[rows, k-block] into Ap (MC, KC): row i contiguous along k
-            for every 4 x 3 tile of C in the task:
+    pack A once, cut into KC-deep blocks: Ap[p] (M, KC), each row contiguous along k
+    in parallel over tasks, one slice of at most NS columns of C each:
+        for each KC-deep block p of k:
+            pack B[block p, slice] into Bp (NS, KC): column j of B becomes row j, contiguous along k
+            for every 4 x 3 tile of C in the slice:
                 12 dot products of length KC, one per output, held in 12 scalar accumulators
 
 Why dot products: with A's rows and B's columns both contiguous along k, each accumulator is a sum over k
 that LLVM vectorises (fastmath "reassoc" lets it reorder the sum): 8 float32 lanes per ymm register, 12 FMA
-registers busy per step, 7 loads. Tasks write disjoint tiles of C, and every sum runs in a fixed order, so the
-result does not depend on the number of threads.
+registers busy per step, 7 loads. A task's Bp (NS x KC, 288 KiB) stays in L2 while the 4 rows of Ap that a
+tile reads stay in L1. Tasks write disjoint columns of C and every sum runs in a fixed order, so the result
+does not depend on the number of threads.
+
+A short k (Dense's weight gradient, where k is the batch size) leaves too little work per tile to pay for the
+12 sums' final additions, so `_gemm_short_k` takes it instead: each row of C is a weighted sum of B's rows,
+written in one pass per 8 rows of B, with nothing packed.
 
 `set_backend("blas")` routes every call to `np.matmul` (OpenBLAS) so the two can be compared.
 """
+import numba
 import numpy as np
 
 from .jit import kernel, prange
 
-KC, MC, NC, NS = 256, 64, 4096, 192
+KC, NS = 768, 96
+SHORT_K = 32     # up to this k, with B's rows contiguous, _gemm_short_k is faster than packing
+SKEW = 16        # packed rows are KC + 16 long: a power-of-two stride would map every row to the same cache sets
 MR, NR = 4, 3
 
 _backend = "numba"
@@ -63,52 +70,69 @@ def gemm(a, b, out=None):
         out[...] = 0
     elif _backend == "blas":
         np.matmul(a, b, out=out)
+    elif M and N and a.shape[1] <= SHORT_K and b.strides[1] == b.itemsize:
+        _gemm_short_k(a, b, out, numba.get_num_threads())
     elif M and N:
-        _gemm(a, b, out, a.dtype.type(0))
+        _gemm(a, b, out, numba.get_num_threads(), a.dtype.type(0))
     return out
 
 
-@kernel
-def _pack_a(a, i0, mc, p0, kc, ap, zero):
-    """ap[i, k] = a[i0 + i, p0 + k] for i < mc; rows mc .. up to a multiple of MR are zero."""
-    if a.strides[0] >= a.strides[1]:                 # rows of a are contiguous-ish: read along k
-        for i in range(mc):
-            for k in range(kc):
-                ap[i, k] = a[i0 + i, p0 + k]
-    else:                                            # a is a transposed view: read along i
-        for k in range(kc):
-            for i in range(mc):
-                ap[i, k] = a[i0 + i, p0 + k]
-    for i in range(mc, (mc + MR - 1) // MR * MR):
-        for k in range(kc):
-            ap[i, k] = zero
-
-
 @kernel(parallel=True)
+def _pack_a(a, ap, zero):
+    """ap[p, i, k] = a[i, p*KC + k]: A cut into KC-deep blocks, each row contiguous along k.
+
+    ap: (k_blocks, m_pad, kc_max); rows M .. m_pad (the last tile's padding) are zero.
+    """
+    M, K = a.shape
+    m_pad = ap.shape[1]
+    for p in prange(ap.shape[0]):
+        p0 = p * KC
+        kc = min(KC, K - p0)
+        if a.strides[0] >= a.strides[1]:             # rows of a are contiguous-ish: read along k
+            for i in range(M):
+                for k in range(kc):
+                    ap[p, i, k] = a[i, p0 + k]
+        else:                                        # a is a transposed view: read along i
+            for k in range(kc):
+                for i in range(M):
+                    ap[p, i, k] = a[i, p0 + k]
+        for i in range(M, m_pad):
+            for k in range(kc):
+                ap[p, i, k] = zero
+
+
+@kernel
 def _pack_b(b, p0, kc, j0, nc, bp, zero):
     """bp[j, k] = b[p0 + k, j0 + j] for j < nc (B transposed, so each column is contiguous along k)."""
-    n_pad = (nc + NR - 1) // NR * NR
-    if b.strides[1] <= b.strides[0]:                 # b is row-major: read along j in strips
-        for s in prange((nc + 63) // 64):
-            for k in range(kc):
-                for j in range(s * 64, min(s * 64 + 64, nc)):
-                    bp[j, k] = b[p0 + k, j0 + j]
+    if b.strides[1] <= b.strides[0]:                 # b is row-major: walk 8 rows at once, so each
+        k = 0                                        # column of bp gets 8 consecutive values per visit
+        while k + 8 <= kc:
+            r0, r1, r2, r3 = b[p0 + k], b[p0 + k + 1], b[p0 + k + 2], b[p0 + k + 3]
+            r4, r5, r6, r7 = b[p0 + k + 4], b[p0 + k + 5], b[p0 + k + 6], b[p0 + k + 7]
+            for j in range(nc):
+                col = bp[j]
+                col[k], col[k + 1], col[k + 2], col[k + 3] = r0[j0 + j], r1[j0 + j], r2[j0 + j], r3[j0 + j]
+                col[k + 4], col[k + 5], col[k + 6], col[k + 7] = r4[j0 + j], r5[j0 + j], r6[j0 + j], r7[j0 + j]
+            k += 8
+        for k in range(k, kc):
+            for j in range(nc):
+                bp[j, k] = b[p0 + k, j0 + j]
     else:                                            # b is a transposed view: its columns are contiguous
-        for j in prange(nc):
+        for j in range(nc):
             for k in range(kc):
                 bp[j, k] = b[p0 + k, j0 + j]
-    for j in range(nc, n_pad):
+    for j in range(nc, (nc + NR - 1) // NR * NR):
         for k in range(kc):
             bp[j, k] = zero
 
 
 @kernel(fastmath=True)
-def _tiles(ap, bp, mc, kc, j_lo, j_hi, c, i0, jc, accumulate, zero):
-    """C[i0 + i, jc + j] (+)= sum_k ap[i, k] * bp[j, k] over 4 x 3 tiles, i < mc, j_lo <= j < j_hi."""
+def _tiles(ap, bp, kc, c, j0, nc, accumulate, zero):
+    """C[i, j0 + j] (+)= sum_k ap[i, k] * bp[j, k] over 4 x 3 tiles, for every row i of C and j < nc."""
     M, N = c.shape
-    for i in range(0, mc, MR):
+    for i in range(0, M, MR):
         a0, a1, a2, a3 = ap[i], ap[i + 1], ap[i + 2], ap[i + 3]
-        for j in range(j_lo, j_hi, NR):
+        for j in range(0, nc, NR):
             b0, b1, b2 = bp[j], bp[j + 1], bp[j + 2]
             c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = zero
             for k in range(kc):
@@ -125,35 +149,65 @@ def _tiles(ap, bp, mc, kc, j_lo, j_hi, c, i0, jc, accumulate, zero):
                 c31 += a3[k] * b1[k]
                 c32 += a3[k] * b2[k]
             tile = ((c00, c01, c02), (c10, c11, c12), (c20, c21, c22), (c30, c31, c32))
-            for r in range(MR):
-                row = i0 + i + r
-                if row < M:
-                    for s in range(NR):
-                        col = jc + j + s
-                        if col < N:
-                            if accumulate:
-                                c[row, col] += tile[r][s]
-                            else:
-                                c[row, col] = tile[r][s]
+            for r in range(min(MR, M - i)):
+                for s in range(min(NR, nc - j)):
+                    if accumulate:
+                        c[i + r, j0 + j + s] += tile[r][s]
+                    else:
+                        c[i + r, j0 + j + s] = tile[r][s]
+
+
+@kernel(fastmath=True)
+def _short_k_row(a, b, c, i, j0, nc):
+    """C[i, j0:j0+nc] = sum_k a[i, k] * B[k, j0:j0+nc], for a short k: 8 rows of B per pass over C's row."""
+    K = b.shape[0]
+    c_row = c[i, j0:j0 + nc]
+    k = 0
+    while k + 8 <= K:
+        b0, b1, b2, b3 = b[k, j0:j0 + nc], b[k + 1, j0:j0 + nc], b[k + 2, j0:j0 + nc], b[k + 3, j0:j0 + nc]
+        b4, b5, b6, b7 = b[k + 4, j0:j0 + nc], b[k + 5, j0:j0 + nc], b[k + 6, j0:j0 + nc], b[k + 7, j0:j0 + nc]
+        a0, a1, a2, a3 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+        a4, a5, a6, a7 = a[i, k + 4], a[i, k + 5], a[i, k + 6], a[i, k + 7]
+        for j in range(nc):
+            s = a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j] + a4 * b4[j] + a5 * b5[j] + a6 * b6[j] + a7 * b7[j]
+            c_row[j] = s if k == 0 else c_row[j] + s
+        k += 8
+    for k in range(k, K):                            # the last K % 8 rows of B, one at a time
+        ak, bk = a[i, k], b[k, j0:j0 + nc]
+        for j in range(nc):
+            c_row[j] = ak * bk[j] if k == 0 else c_row[j] + ak * bk[j]
 
 
 @kernel(parallel=True)
-def _gemm(a, b, c, zero):
+def _gemm_short_k(a, b, c, threads):
+    """c = a @ b for a short k (b's rows contiguous): no packing, C is written in one or a few passes.
+
+    Dense layers' weight gradient is such a product: k is the batch size.
+    """
+    M, N = c.shape
+    ns = min(512, max(8, (N + 4 * threads - 1) // (4 * threads)))
+    for task in prange((N + ns - 1) // ns):
+        j0 = task * ns
+        for i in range(M):
+            _short_k_row(a, b, c, i, j0, min(ns, N - j0))
+
+
+@kernel(parallel=True)
+def _gemm(a, b, c, threads, zero):
     """c = a @ b, with c C-contiguous. zero: 0 in the arrays' dtype."""
     M, K = a.shape
     N = b.shape[1]
-    bp = np.empty((min(NC, N) + NR, KC), a.dtype)
-    m_blocks = (M + MC - 1) // MC
-    for jc in range(0, N, NC):
-        nc = min(NC, N - jc)
-        n_slices = (nc + NS - 1) // NS
-        for p0 in range(0, K, KC):
-            kc = min(KC, K - p0)
-            _pack_b(b, p0, kc, jc, nc, bp, zero)
-            for task in prange(m_blocks * n_slices):
-                ib, js = task // n_slices, task % n_slices
-                i0 = ib * MC
-                mc = min(MC, M - i0)
-                ap = np.empty((MC, KC), a.dtype)
-                _pack_a(a, i0, mc, p0, kc, ap, zero)
-                _tiles(ap, bp, mc, kc, js * NS, min(js * NS + NS, nc), c, i0, jc, p0 > 0, zero)
+    k_blocks = (K + KC - 1) // KC
+    ap = np.empty((k_blocks, (M + MR - 1) // MR * MR, min(KC, K) + SKEW), a.dtype)
+    _pack_a(a, ap, zero)
+    # Column slices of at most NS, and enough of them to keep every thread busy.
+    ns = min(NS, max(NR, (N + 4 * threads - 1) // (4 * threads)))
+    ns = (ns + NR - 1) // NR * NR
+    for task in prange((N + ns - 1) // ns):
+        j0 = task * ns
+        nc = min(ns, N - j0)
+        bp = np.empty((ns, min(KC, K) + SKEW), a.dtype)
+        for p in range(k_blocks):
+            kc = min(KC, K - p * KC)
+            _pack_b(b, p * KC, kc, j0, nc, bp, zero)
+            _tiles(ap[p], bp, kc, c, j0, nc, p > 0, zero)

@@ -14,26 +14,35 @@ back onto the pixel it came from, which is exactly the gradient of im2col.
 from .jit import kernel, prange
 
 
+@kernel
+def _inside(j, S, P, W, OW):
+    """The outputs ow whose input column w = ow*S - P + j lies inside [0, W): ow_lo <= ow < ow_hi."""
+    ow_lo = min(OW, max(0, -((j - P) // S)))
+    ow_hi = max(ow_lo, min(OW, (W - 1 + P - j) // S + 1))
+    return ow_lo, ow_hi
+
+
 @kernel(parallel=True)
 def im2col(x, KH, KW, SH, SW, PH, PW, cols):
-    """x: (n, C, H, W) -> fills cols: (C*KH*KW, n*OH*OW). Parallel over channels (disjoint rows)."""
+    """x: (n, C, H, W) -> fills cols: (C*KH*KW, n*OH*OW). Parallel over rows of cols (each written whole)."""
     n, C, H, W = x.shape
     OH = (H + 2 * PH - KH) // SH + 1
     OW = (W + 2 * PW - KW) // SW + 1
-    for c in prange(C):
-        for i in range(KH):
-            for j in range(KW):
-                row = (c * KH + i) * KW + j
-                for b in range(n):
-                    for oh in range(OH):
-                        h = oh * SH - PH + i
-                        col = (b * OH + oh) * OW
-                        for ow in range(OW):
-                            w = ow * SW - PW + j
-                            if 0 <= h < H and 0 <= w < W:
-                                cols[row, col + ow] = x[b, c, h, w]
-                            else:
-                                cols[row, col + ow] = 0
+    zero = x.dtype.type(0)
+    for row in prange(C * KH * KW):
+        c, i, j = row // (KH * KW), row // KW % KH, row % KW
+        ow_lo, ow_hi = _inside(j, SW, PW, W, OW)
+        for b in range(n):
+            for oh in range(OH):
+                h = oh * SH - PH + i
+                out = cols[row, (b * OH + oh) * OW:(b * OH + oh + 1) * OW]
+                if h < 0 or h >= H:                  # the whole output row reads zero padding
+                    out[:] = zero
+                    continue
+                out[:ow_lo] = zero
+                for ow in range(ow_lo, ow_hi):
+                    out[ow] = x[b, c, h, ow * SW - PW + j]
+                out[ow_hi:] = zero
 
 
 @kernel(parallel=True)
@@ -50,13 +59,11 @@ def col2im(cols, KH, KW, SH, SW, PH, PW, dx):
         for i in range(KH):
             for j in range(KW):
                 row = (c * KH + i) * KW + j
+                ow_lo, ow_hi = _inside(j, SW, PW, W, OW)
                 for b in range(n):
                     for oh in range(OH):
                         h = oh * SH - PH + i
-                        if h < 0 or h >= H:
-                            continue
-                        col = (b * OH + oh) * OW
-                        for ow in range(OW):
-                            w = ow * SW - PW + j
-                            if 0 <= w < W:
-                                dx[b, c, h, w] += cols[row, col + ow]
+                        if 0 <= h < H:                   # padding rows receive nothing
+                            col = (b * OH + oh) * OW
+                            for ow in range(ow_lo, ow_hi):
+                                dx[b, c, h, ow * SW - PW + j] += cols[row, col + ow]
