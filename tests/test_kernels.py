@@ -81,10 +81,13 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
         for layer in (tc.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng), tc.MaxPool2d(3, 2),
-                      tc.LocalResponseNorm(3), tc.BatchNorm2d(4)):
+                      tc.LocalResponseNorm(3), tc.BatchNorm2d(4), tc.ReLU()):
             y = layer.forward(x, training=True)
             dx = layer.backward(np.ones_like(y))
             assert dx.shape == x.shape and dx.dtype == np.float32
+        dense = tc.Dense(168, 5, rng=rng)                  # both GEMM paths: k = 168 and, for dW, k = 2
+        dense.backward(np.ones_like(dense.forward(x.reshape(2, -1))))
+        tc.SGD(dense.parameters(), lr=0.1).step()
         print("ok")
     """)
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
