@@ -11,11 +11,20 @@ import numpy as np
 from .jit import kernel, prange
 
 
+@kernel
+def _pow_minus(s, beta, one):
+    """s ** -beta. For the paper's beta = 3/4 this is 1 / sqrt(s * sqrt(s)): square roots vectorise, pow does not."""
+    if beta == 0.75:
+        return one / np.sqrt(s * np.sqrt(s))
+    return s ** -beta
+
+
 @kernel(parallel=True)
 def lrn_forward(a, size, alpha, beta, k, y, scale):
     """a: (N, C, P) -> fills y and scale, both (N, C, P). Parallel over images."""
     N, C, P = a.shape
     half = size // 2
+    one = a.dtype.type(1)
     for n in prange(N):
         window = np.zeros(P, a.dtype)            # running sum of squares, one per pixel
         for j in range(min(half, C)):
@@ -32,7 +41,7 @@ def lrn_forward(a, size, alpha, beta, k, y, scale):
             for p in range(P):
                 s = k + alpha * window[p]
                 scale[n, c, p] = s
-                y[n, c, p] = a[n, c, p] * s ** -beta
+                y[n, c, p] = a[n, c, p] * _pow_minus(s, beta, one)
 
 
 @kernel(parallel=True)
@@ -44,6 +53,7 @@ def lrn_backward(a, y, scale, dy, size, two_alpha_beta, beta, dx):
     """
     N, C, P = a.shape
     half = size // 2
+    one = a.dtype.type(1)
     for n in prange(N):
         window = np.zeros(P, a.dtype)            # running sum of dy*y/s over the window
         for j in range(min(half, C)):
@@ -58,4 +68,5 @@ def lrn_backward(a, y, scale, dy, size, two_alpha_beta, beta, dx):
                 for p in range(P):
                     window[p] -= dy[n, leave, p] * y[n, leave, p] / scale[n, leave, p]
             for p in range(P):
-                dx[n, c, p] = dy[n, c, p] * scale[n, c, p] ** -beta - two_alpha_beta * a[n, c, p] * window[p]
+                dx[n, c, p] = (dy[n, c, p] * _pow_minus(scale[n, c, p], beta, one)
+                               - two_alpha_beta * a[n, c, p] * window[p])
