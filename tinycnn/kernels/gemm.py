@@ -126,6 +126,19 @@ def _pack_b(b, p0, kc, j0, nc, bp, zero):
             bp[j, k] = zero
 
 
+@kernel
+def _put3(c, row, col, x0, x1, x2, accumulate):
+    """C[row, col:col+3] (+)= (x0, x1, x2)."""
+    if accumulate:
+        c[row, col] += x0
+        c[row, col + 1] += x1
+        c[row, col + 2] += x2
+    else:
+        c[row, col] = x0
+        c[row, col + 1] = x1
+        c[row, col + 2] = x2
+
+
 @kernel(fastmath=True)
 def _tiles(ap, bp, kc, c, j0, nc, accumulate, zero):
     """C[i, j0 + j] (+)= sum_k ap[i, k] * bp[j, k] over 4 x 3 tiles, for every row i of C and j < nc."""
@@ -148,6 +161,13 @@ def _tiles(ap, bp, kc, c, j0, nc, accumulate, zero):
                 c30 += a3[k] * b0[k]
                 c31 += a3[k] * b1[k]
                 c32 += a3[k] * b2[k]
+            if i + MR <= M and j + NR <= nc:         # a whole tile: four rows of three plain stores
+                col = j0 + j
+                _put3(c, i, col, c00, c01, c02, accumulate)
+                _put3(c, i + 1, col, c10, c11, c12, accumulate)
+                _put3(c, i + 2, col, c20, c21, c22, accumulate)
+                _put3(c, i + 3, col, c30, c31, c32, accumulate)
+                continue
             tile = ((c00, c01, c02), (c10, c11, c12), (c20, c21, c22), (c30, c31, c32))
             for r in range(min(MR, M - i)):
                 for s in range(min(NR, nc - j)):
