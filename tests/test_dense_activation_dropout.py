@@ -80,3 +80,21 @@ def test_dropout_backward_uses_the_forward_mask_and_evaluation_is_identity():
     np.testing.assert_array_equal(drop.backward(np.ones_like(x)), y)
     assert drop.forward(x, training=False) is x
     assert drop.backward(x) is x
+
+
+def test_dense_writes_its_weight_gradient_into_the_same_array_each_step():
+    """fc6's gradient is 151 MB: a new array every step would cost page zeroing. Values stay right."""
+    rng = np.random.default_rng(0)
+    layer = tc.Dense(6, 4, rng=rng, dtype=np.float64)
+    x, dy = rng.standard_normal((3, 6)), rng.standard_normal((3, 4))
+    layer.forward(x)
+    layer.backward(dy)
+    first = layer.weight.grad
+    layer.forward(2 * x)
+    layer.backward(dy)
+    assert layer.weight.grad is first
+    assert_close(first, ref.dense_backward(2 * x, layer.weight.data, dy)[1])
+    layer.weight.grad = np.zeros((4, 6)).T                # not C-contiguous: backward allocates a new one
+    layer.backward(dy)
+    assert layer.weight.grad.flags.c_contiguous
+    assert_close(layer.weight.grad, ref.dense_backward(2 * x, layer.weight.data, dy)[1])

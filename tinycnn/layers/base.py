@@ -16,7 +16,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 class Parameter:
     """A trainable array and its gradient, side by side.
 
-    data: the values (any shape).  grad: dL/d(data), same shape and dtype, filled by backward.
+    data: the values (any shape).  grad: dL/d(data), same shape and dtype, filled by backward (which may
+    overwrite the previous grad array in place: copy it to keep it).
     lr_mult and decay_mult scale the optimizer's learning rate and weight decay for this parameter.
     trainable = False freezes it: backward skips its gradient and the optimizer leaves it alone.
     """
@@ -27,6 +28,16 @@ class Parameter:
         self.lr_mult = lr_mult
         self.decay_mult = decay_mult
         self.trainable = True
+
+    def grad_buffer(self):
+        """The current grad array if backward may write into it (shape, dtype, C order), else None.
+
+        Writing in place matters for large weights: fc6's gradient is 151 MB, and a fresh array every step costs
+        the operating system's page zeroing (about a tenth of a training step).
+        """
+        g = self.grad
+        ok = g.shape == self.data.shape and g.dtype == self.data.dtype and g.flags.c_contiguous and g.flags.writeable
+        return g if ok else None
 
     @property
     def shape(self):

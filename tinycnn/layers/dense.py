@@ -53,7 +53,7 @@ class Dense(Layer):
         x = self.saved()
         self.check_grad(dy, (x.shape[0], self.out_features))
         if self.weight.trainable:
-            self.weight.grad = gemm(dy.T, x)
+            self.weight.grad = gemm(dy.T, x, out=self.weight.grad_buffer())
         if self.bias is not None and self.bias.trainable:
             self.bias.grad = dy.sum(axis=0)
         return gemm(dy, self.weight.data) if self.needs_input_grad else None
