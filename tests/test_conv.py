@@ -50,6 +50,61 @@ def test_conv_forward_and_backward_equal_reference(case, dtype):
     assert_close(conv.bias.grad, ref_db)
 
 
+@st.composite
+def winograd_cases(draw):
+    """3x3 filters, stride 1, padding 0-2 (each side its own), odd and even sizes, groups: the Winograd path."""
+    groups = draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h, w = draw(st.integers(3 - 2 * ph, 9)), draw(st.integers(3 - 2 * pw, 9))
+    return dict(shape=(draw(st.integers(1, 3)), groups * draw(st.integers(1, 3)), max(h, 1), max(w, 1)),
+                cout=groups * draw(st.integers(1, 3)), kernel=(3, 3), stride=(1, 1), padding=(ph, pw),
+                groups=groups, seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(case=winograd_cases())
+def test_winograd_conv_equals_reference_and_the_im2col_path(case, dtype):
+    conv, x, rng = make_conv(case, dtype)
+    assert conv._takes_winograd()
+    y = conv.forward(x)
+    assert y.dtype == dtype
+    assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, (1, 1), conv.padding, conv.groups))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = conv.backward(dy)
+    ref_dx, ref_dw, _ = ref.conv2d_backward(x, conv.weight.data, dy, (1, 1), conv.padding, conv.groups)
+    assert dx.dtype == dtype
+    assert_close(dx, ref_dx)
+    assert_close(conv.weight.grad, ref_dw)
+    conv.winograd = False
+    assert_close(conv.forward(x), y)
+    assert_close(conv.backward(dy), dx)
+
+
+def test_winograd_takes_only_3x3_stride_1_padding_up_to_2():
+    assert tc.Conv2d(4, 4, 3, padding=1)._takes_winograd()
+    assert not tc.Conv2d(4, 4, 3, stride=2)._takes_winograd()
+    assert not tc.Conv2d(4, 4, 5, padding=2)._takes_winograd()
+    assert not tc.Conv2d(4, 4, 3, padding=3)._takes_winograd()
+
+
+def test_winograd_conv_in_chunks_equals_one_chunk(monkeypatch):
+    """With a tiny buffer bound every image is its own chunk; the result must not change."""
+    import tinycnn.layers.conv as conv_module
+    rng = np.random.default_rng(0)
+    conv = tc.Conv2d(3, 4, 3, padding=1, dtype=np.float64, rng=rng)
+    x, dy = rng.standard_normal((3, 3, 6, 5)), rng.standard_normal((3, 4, 6, 5))
+    y, dx = conv.forward(x), conv.backward(dy)
+    monkeypatch.setattr(conv_module, "COLUMN_BUFFER_BYTES", 1)
+    assert_close(conv.forward(x), y)
+    assert_close(conv.backward(dy), dx)
+
+
+@given(case=winograd_cases())
+def test_winograd_conv_passes_gradcheck(case):
+    conv, x, _ = make_conv(case, np.float64)
+    assert tc.gradcheck(conv, x)
+
+
 @given(case=conv_cases())
 def test_conv_passes_gradcheck(case):
     conv, x, _ = make_conv(case, np.float64)

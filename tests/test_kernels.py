@@ -81,6 +81,7 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
         for layer in (tc.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng), tc.MaxPool2d(3, 2),
+                      tc.Conv2d(4, 4, 3, padding=1, rng=rng),      # Winograd: 3x3, stride 1
                       tc.LocalResponseNorm(3), tc.BatchNorm2d(4), tc.ReLU()):
             y = layer.forward(x, training=True)
             dx = layer.backward(np.ones_like(y))

@@ -220,9 +220,10 @@ def _gemm(a, b, c, threads, zero):
     k_blocks = (K + KC - 1) // KC
     ap = np.empty((k_blocks, (M + MR - 1) // MR * MR, min(KC, K) + SKEW), a.dtype)
     _pack_a(a, ap, zero)
-    # Column slices of at most NS, and enough of them to keep every thread busy.
-    ns = min(NS, max(NR, (N + 4 * threads - 1) // (4 * threads)))
-    ns = (ns + NR - 1) // NR * NR
+    # Column slices of at most NS, at least 4 per thread, and a multiple of the thread count so none waits.
+    slices = max((N + NS - 1) // NS, 4 * threads)
+    slices = (slices + threads - 1) // threads * threads
+    ns = ((N + slices - 1) // slices + NR - 1) // NR * NR
     for task in prange((N + ns - 1) // ns):
         j0 = task * ns
         nc = min(ns, N - j0)

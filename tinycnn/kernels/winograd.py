@@ -1,0 +1,148 @@
+"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution with 2.25 times fewer multiplications.
+
+Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016).
+
+Legend
+    d   a 4x4 tile of the zero-padded input; tiles start every 2 pixels, so neighbours overlap by 2
+    g   a 3x3 filter          Y   the 2x2 block of outputs that tile d produces
+    T   tiles per channel: n * TH * TW with TH = ceil(OH / 2), TW = ceil(OW / 2)
+
+For one tile and one filter, with * the elementwise product:
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A
+
+    B^T = [[1, 0, -1, 0],      G = [[1,    0,    0  ],      A^T = [[1, 1,  1,  0],
+           [0, 1,  1, 0],           [1/2,  1/2,  1/2],             [0, 1, -1, -1]]
+           [0, -1, 1, 0],           [1/2, -1/2,  1/2],
+           [0, 1,  0, -1]]          [0,    0,    1  ]]
+
+Summed over input channels c, the 16 elementwise products become 16 matrix products, one per entry k of the
+4x4 transformed tile:
+
+    U[k] (F, C) = (G g G^T)[k] for every filter f and channel c        (winograd_filters)
+    V[k] (C, T) = (B^T d B)[k] for every channel c and tile t          (winograd_inputs)
+    M[k] (F, T) = U[k] @ V[k]                                          (the GEMM)
+    Y    = A^T M A for every filter and tile                           (winograd_outputs)
+
+A direct 3x3 convolution multiplies 9 times per output and channel; this multiplies 16 times per 4 outputs.
+The transforms only add and subtract (and halve, in G), so float32 keeps nearly all of its accuracy.
+"""
+import numpy as np
+
+from .gemm import gemm
+from .jit import kernel, prange
+
+
+@kernel(parallel=True)
+def winograd_filters(w, U):
+    """w: (F, C, 3, 3) -> fills U: (16, F, C) with U[4*i + j, f, c] = (G g G^T)[i, j], g = w[f, c]."""
+    F, C = w.shape[0], w.shape[1]
+    half = w.dtype.type(0.5)
+    for f in prange(F):
+        Gg = np.empty((4, 3), w.dtype)
+        for c in range(C):
+            for j in range(3):                          # G g: combine the rows of g
+                g0, g1, g2 = w[f, c, 0, j], w[f, c, 1, j], w[f, c, 2, j]
+                Gg[0, j], Gg[1, j], Gg[2, j], Gg[3, j] = g0, half * (g0 + g1 + g2), half * (g0 - g1 + g2), g2
+            for i in range(4):                          # (G g) G^T: the same for its columns
+                g0, g1, g2 = Gg[i, 0], Gg[i, 1], Gg[i, 2]
+                U[4 * i, f, c] = g0
+                U[4 * i + 1, f, c] = half * (g0 + g1 + g2)
+                U[4 * i + 2, f, c] = half * (g0 - g1 + g2)
+                U[4 * i + 3, f, c] = g2
+
+
+@kernel(parallel=True)
+def winograd_inputs(x, PH, PW, TH, TW, V):
+    """x: (n, C, H, W) -> fills V: (16, C, n*TH*TW) with B^T d B for every channel and tile.
+
+    Tile (th, tw) reads input rows 2*th - PH .. +3 and columns 2*tw - PW .. +3; outside the image is zero.
+    Parallel over channels.
+    """
+    n, C, H, W = x.shape
+    zero = x.dtype.type(0)
+    for c in prange(C):
+        d = np.zeros((4, 4), x.dtype)
+        for b in range(n):
+            for th in range(TH):
+                for tw in range(TW):
+                    h0, w0 = 2 * th - PH, 2 * tw - PW
+                    if 0 <= h0 and h0 + 4 <= H and 0 <= w0 and w0 + 4 <= W:
+                        d[:, :] = x[b, c, h0:h0 + 4, w0:w0 + 4]
+                    else:                               # a tile that reaches into the zero padding
+                        for i in range(4):
+                            for j in range(4):
+                                h, w = h0 + i, w0 + j
+                                d[i, j] = x[b, c, h, w] if 0 <= h < H and 0 <= w < W else zero
+                    t = (b * TH + th) * TW + tw
+                    for j in range(4):                  # B^T d: combine rows, column by column
+                        r0, r1, r2, r3 = d[0, j], d[1, j], d[2, j], d[3, j]
+                        d[0, j], d[1, j], d[2, j], d[3, j] = r0 - r2, r1 + r2, r2 - r1, r1 - r3
+                    for i in range(4):                  # (B^T d) B: combine columns, row by row
+                        c0, c1, c2, c3 = d[i, 0], d[i, 1], d[i, 2], d[i, 3]
+                        V[4 * i, c, t] = c0 - c2
+                        V[4 * i + 1, c, t] = c1 + c2
+                        V[4 * i + 2, c, t] = c2 - c1
+                        V[4 * i + 3, c, t] = c1 - c3
+
+
+@kernel(parallel=True)
+def winograd_outputs(M, TH, TW, y):
+    """M: (16, F, n*TH*TW) -> fills y: (n, F, OH, OW) with A^T m A for every filter and tile.
+
+    The last row or column of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters.
+    """
+    n, F, OH, OW = y.shape
+    for f in prange(F):
+        for b in range(n):
+            for th in range(TH):
+                for tw in range(TW):
+                    t = (b * TH + th) * TW + tw
+                    # A^T m: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3 (m_i the rows of the 4x4 tile)
+                    s0 = M[0, f, t] + M[4, f, t] + M[8, f, t]
+                    s1 = M[1, f, t] + M[5, f, t] + M[9, f, t]
+                    s2 = M[2, f, t] + M[6, f, t] + M[10, f, t]
+                    s3 = M[3, f, t] + M[7, f, t] + M[11, f, t]
+                    e0 = M[4, f, t] - M[8, f, t] - M[12, f, t]
+                    e1 = M[5, f, t] - M[9, f, t] - M[13, f, t]
+                    e2 = M[6, f, t] - M[10, f, t] - M[14, f, t]
+                    e3 = M[7, f, t] - M[11, f, t] - M[15, f, t]
+                    h, w = 2 * th, 2 * tw                # then times A: the same combination of columns
+                    y[b, f, h, w] = s0 + s1 + s2
+                    if w + 1 < OW:
+                        y[b, f, h, w + 1] = s1 - s2 - s3
+                    if h + 1 < OH:
+                        y[b, f, h + 1, w] = e0 + e1 + e2
+                        if w + 1 < OW:
+                            y[b, f, h + 1, w + 1] = e1 - e2 - e3
+
+
+def winograd_conv(x, w, padding, groups, max_bytes):
+    """A 3x3 convolution with stride 1, by F(2x2, 3x3). x: (N, C, H, W), w: (F, C/G, 3, 3) -> y: (N, F, OH, OW).
+
+    OH = H + 2*PH - 2 (and the same for OW). Images are taken in chunks so that V and M together stay under
+    max_bytes (unless one image alone needs more), as Conv2d bounds its column matrix.
+    """
+    N, C, H, W = x.shape
+    F, G = w.shape[0], groups
+    PH, PW = padding
+    OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    U = np.empty((16, F, C // G), x.dtype)
+    winograd_filters(w, U)
+    y = np.empty((N, F, OH, OW), x.dtype)
+    per_image = 16 * (C + F) * TH * TW
+    chunk = int(np.clip(max_bytes // (per_image * x.itemsize), 1, N))
+    buffer = np.empty(per_image * chunk, x.dtype)
+    Fg, Cg = F // G, C // G
+    for n0 in range(0, N, chunk):
+        n1 = min(n0 + chunk, N)
+        T = (n1 - n0) * TH * TW
+        V = buffer[:16 * C * T].reshape(16, C, T)
+        M = buffer[16 * C * T:16 * (C + F) * T].reshape(16, F, T)
+        winograd_inputs(x[n0:n1], PH, PW, TH, TW, V)
+        for k in range(16):
+            for g in range(G):
+                gemm(U[k, g * Fg:(g + 1) * Fg], V[k, g * Cg:(g + 1) * Cg], out=M[k, g * Fg:(g + 1) * Fg])
+        winograd_outputs(M, TH, TW, y[n0:n1])
+    return y
