@@ -97,6 +97,58 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
     assert done.stdout.strip() == "ok"
 
 
+FLOAT32_STEP = textwrap.dedent(r"""
+    import importlib, pkgutil, re
+    import numpy as np
+    from numba.core.registry import CPUDispatcher
+    import tinycnn as tc
+    import tinycnn.kernels
+
+    rng = np.random.default_rng(0)
+    model = tc.Sequential(dict([
+        ("conv1", tc.Conv2d(3, 8, 5, stride=2, padding=2, rng=rng)), ("relu1", tc.ReLU()),
+        ("norm1", tc.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool1", tc.MaxPool2d(3, 2)),
+        ("conv2", tc.Conv2d(8, 8, 3, padding=1, rng=rng)), ("norm2", tc.LocalResponseNorm(3, beta=0.6)),
+        ("flatten", tc.Flatten()), ("fc", tc.Dense(8 * 7 * 7, 5, rng=rng))]))
+    loss, opt = tc.SoftmaxCrossEntropy(), tc.SGD(model.parameters(), lr=0.01)
+    x, labels = rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng.integers(0, 5, 4)
+
+    def step():
+        loss.forward(model.forward(x, training=True), labels)
+        model.backward(loss.backward())
+        opt.step()
+
+    kernels = {}
+    for module in pkgutil.iter_modules(tinycnn.kernels.__path__):
+        namespace = vars(importlib.import_module("tinycnn.kernels." + module.name))
+        kernels.update({module.name + "." + k: v for k, v in namespace.items() if isinstance(v, CPUDispatcher)})
+    step()
+    compiled = {name: len(k.signatures) for name, k in kernels.items()}
+    step()
+    assert {name: len(k.signatures) for name, k in kernels.items()} == compiled, "a kernel compiled again"
+    def native(ir):                       # the compiled kernels, not the wrappers that box results for Python
+        return "\n".join(f for f in ir.split("\ndefine ") if not re.match(r"[^@]*@(_ZN7cpython|cfunc\.)", f))
+
+    promoted = [name for name, k in kernels.items() for sig in k.signatures
+                if re.search(r"fpext float .* to double|= f(add|sub|mul|div)[a-z ]* double",
+                             native(k.inspect_llvm(sig)))]
+    assert not promoted, f"float32 arithmetic promoted to float64 in {promoted}"
+    print("ok", sum(compiled.values()))
+""")
+
+
+def test_a_float32_step_compiles_each_kernel_once_and_never_uses_float64(tmp_path):
+    """Nothing recompiles per call, and no float64 literal sneaks into float32 kernels (checked in LLVM IR).
+
+    A fresh numba cache in a subprocess: numba cannot show the IR of code it loaded from its cache.
+    """
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", FLOAT32_STEP], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")
+
+
 def test_the_benchmark_multiplies_the_shapes_alexnet_multiplies():
     from benchmarks.bench import alexnet_gemm_shapes
     shapes = {name: (m, k, n) for name, m, k, n, _ in alexnet_gemm_shapes(batch=1)}

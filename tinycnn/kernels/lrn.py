@@ -12,11 +12,11 @@ from .jit import kernel, prange
 
 
 @kernel
-def _pow_minus(s, beta, one):
+def _pow_minus(s, beta, one, three_quarters):
     """s ** -beta. For the paper's beta = 3/4 this is 1 / sqrt(s * sqrt(s)): square roots vectorise, pow does not."""
-    if beta == 0.75:
+    if beta == three_quarters:
         return one / np.sqrt(s * np.sqrt(s))
-    return s ** -beta
+    return np.exp(-beta * np.log(s))            # not s ** -beta: numba computes float32 ** in float64
 
 
 @kernel(parallel=True)
@@ -24,7 +24,7 @@ def lrn_forward(a, size, alpha, beta, k, y, scale):
     """a: (N, C, P) -> fills y and scale, both (N, C, P). Parallel over images."""
     N, C, P = a.shape
     half = size // 2
-    one = a.dtype.type(1)
+    one, three_quarters = a.dtype.type(1), a.dtype.type(0.75)
     for n in prange(N):
         window = np.zeros(P, a.dtype)            # running sum of squares, one per pixel
         for j in range(min(half, C)):
@@ -41,7 +41,7 @@ def lrn_forward(a, size, alpha, beta, k, y, scale):
             for p in range(P):
                 s = k + alpha * window[p]
                 scale[n, c, p] = s
-                y[n, c, p] = a[n, c, p] * _pow_minus(s, beta, one)
+                y[n, c, p] = a[n, c, p] * _pow_minus(s, beta, one, three_quarters)
 
 
 @kernel(parallel=True)
@@ -53,7 +53,7 @@ def lrn_backward(a, y, scale, dy, size, two_alpha_beta, beta, dx):
     """
     N, C, P = a.shape
     half = size // 2
-    one = a.dtype.type(1)
+    one, three_quarters = a.dtype.type(1), a.dtype.type(0.75)
     for n in prange(N):
         window = np.zeros(P, a.dtype)            # running sum of dy*y/s over the window
         for j in range(min(half, C)):
@@ -68,5 +68,5 @@ def lrn_backward(a, y, scale, dy, size, two_alpha_beta, beta, dx):
                 for p in range(P):
                     window[p] -= dy[n, leave, p] * y[n, leave, p] / scale[n, leave, p]
             for p in range(P):
-                dx[n, c, p] = (dy[n, c, p] * _pow_minus(scale[n, c, p], beta, one)
+                dx[n, c, p] = (dy[n, c, p] * _pow_minus(scale[n, c, p], beta, one, three_quarters)
                                - two_alpha_beta * a[n, c, p] * window[p])
