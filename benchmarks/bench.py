@@ -219,7 +219,9 @@ def main(argv=None):
     rows, geomean = bench_gemm(16, repeats)
     print("GEMM at the paper AlexNet's shapes (batch 16), GFLOP/s")
     print(table(("product", "MxKxN", "transposed", "tinycnn", "np.matmul", "ratio"), rows))
-    print(f"geometric mean of the ratios: {geomean:.2f}x OpenBLAS\n")
+    print(f"geometric mean of the ratios: {geomean:.2f}x OpenBLAS")
+    print("(in a training step, the 3x3 conv3-5 compute forward and dX by Winograd's F(2x2, 3x3) instead: 16\n"
+          " smaller products per layer; the per-layer and whole-network figures below include that)\n")
 
     print("paper AlexNet per layer, batch 16, ms (median)")
     print(table(("layer", "forward", "backward"), bench_layers(16, repeats)) + "\n")
