@@ -142,7 +142,7 @@ def _put3(c, row, col, x0, x1, x2, accumulate):
 @kernel(fastmath=True)
 def _tiles(ap, bp, kc, c, j0, nc, accumulate, zero):
     """C[i, j0 + j] (+)= sum_k ap[i, k] * bp[j, k] over 4 x 3 tiles, for every row i of C and j < nc."""
-    M, N = c.shape
+    M = c.shape[0]
     for i in range(0, M, MR):
         a0, a1, a2, a3 = ap[i], ap[i + 1], ap[i + 2], ap[i + 3]
         for j in range(0, nc, NR):

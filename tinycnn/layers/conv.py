@@ -1,4 +1,4 @@
-"""Conv2d: convolution as im2col followed by one matrix product per group."""
+"""Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3, stride 1)."""
 import numpy as np
 
 from ..kernels import col2im, gemm, im2col, winograd_conv
