@@ -177,6 +177,15 @@ def _tiles(ap, bp, kc, c, j0, nc, accumulate, zero):
                         c[i + r, j0 + j + s] = tile[r][s]
 
 
+@kernel
+def _slice_width(N, widest, multiple, threads):
+    """Width of the column slices that tasks own: at most `widest` (rounded up to `multiple`), at least 4
+    slices per thread, and a multiple of the thread count of them, so no thread waits for the last one."""
+    slices = max((N + widest - 1) // widest, 4 * threads)
+    slices = (slices + threads - 1) // threads * threads
+    return ((N + slices - 1) // slices + multiple - 1) // multiple * multiple
+
+
 @kernel(fastmath=True)
 def _short_k_row(a, b, c, i, j0, nc):
     """C[i, j0:j0+nc] = sum_k a[i, k] * B[k, j0:j0+nc], for a short k: 8 rows of B per pass over C's row."""
@@ -205,7 +214,7 @@ def _gemm_short_k(a, b, c, threads):
     Dense layers' weight gradient is such a product: k is the batch size.
     """
     M, N = c.shape
-    ns = min(512, max(8, (N + 4 * threads - 1) // (4 * threads)))
+    ns = _slice_width(N, 512, 8, threads)
     for task in prange((N + ns - 1) // ns):
         j0 = task * ns
         for i in range(M):
@@ -220,10 +229,7 @@ def _gemm(a, b, c, threads, zero):
     k_blocks = (K + KC - 1) // KC
     ap = np.empty((k_blocks, (M + MR - 1) // MR * MR, min(KC, K) + SKEW), a.dtype)
     _pack_a(a, ap, zero)
-    # Column slices of at most NS, at least 4 per thread, and a multiple of the thread count so none waits.
-    slices = max((N + NS - 1) // NS, 4 * threads)
-    slices = (slices + threads - 1) // threads * threads
-    ns = ((N + slices - 1) // slices + NR - 1) // NR * NR
+    ns = _slice_width(N, NS, NR, threads)
     for task in prange((N + ns - 1) // ns):
         j0 = task * ns
         nc = min(ns, N - j0)
