@@ -1,9 +1,10 @@
 """AlexNet built from tinycnn layers, and the command line.
 
     python alexnet.py summary  [--variant V] [--groups 1|2] [--classes K] [--input-size S]
-    python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S] ...
+    python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S]
+                               [--out DIR] [--resume | --overwrite] ...
     python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
-    python alexnet.py predict  --checkpoint FILE IMAGE [IMAGE ...]
+    python alexnet.py predict  --checkpoint FILE PATH [PATH ...] [--top K] [--csv FILE] [--ten-crop]
     python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
     python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR]
     python alexnet.py import-weights FILE [--variant torchvision] [--classes NAMES] --out CHECKPOINT
