@@ -4,7 +4,10 @@ from hypothesis import HealthCheck, settings
 
 # Numba compiles each kernel signature on first use (seconds, cached on disk after), so no per-example deadline.
 # TINYCNN_EXAMPLES raises the number of examples for a deeper run: TINYCNN_EXAMPLES=500 pytest
-settings.register_profile("tinycnn", deadline=None, print_blob=True,
-                          max_examples=int(os.environ.get("TINYCNN_EXAMPLES", 25)),
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("tinycnn")
+# Locally every run draws new examples (and replays past failures from .hypothesis/). Under CI (CI set, as
+# .ci/run sets it) the "ci" profile draws the same examples every time, so a red run can be reproduced.
+common = dict(deadline=None, print_blob=True, max_examples=int(os.environ.get("TINYCNN_EXAMPLES", 25)),
+              suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("tinycnn", **common)
+settings.register_profile("ci", derandomize=True, database=None, **common)
+settings.load_profile("ci" if os.environ.get("CI") else "tinycnn")

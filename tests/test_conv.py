@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 import tinycnn as tc
 from tinycnn import reference as ref
 
-from helpers import assert_close
+from helpers import assert_close, in_layout, layouts
 
 
 @st.composite
@@ -22,7 +22,7 @@ def conv_cases(draw):
     w = draw(st.integers(max(1, kw - 2 * pw), kw - 2 * pw + 7))
     n = draw(st.integers(1, 2))
     return dict(shape=(n, cin, h, w), cout=cout, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
-                groups=groups, seed=draw(st.integers(0, 2**32 - 1)))
+                groups=groups, seed=draw(st.integers(0, 2**32 - 1)), x_layout=draw(layouts), dy_layout=draw(layouts))
 
 
 def make_conv(case, dtype):
@@ -37,12 +37,12 @@ def make_conv(case, dtype):
 @given(case=conv_cases())
 def test_conv_forward_and_backward_equal_reference(case, dtype):
     conv, x, rng = make_conv(case, dtype)
-    y = conv.forward(x)
+    y = conv.forward(in_layout(x, case["x_layout"]))
     assert y.dtype == dtype
     assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding,
                                        conv.groups))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx = conv.backward(dy)
+    dx = conv.backward(in_layout(dy, case["dy_layout"]))
     ref_dx, ref_dw, ref_db = ref.conv2d_backward(x, conv.weight.data, dy, conv.stride, conv.padding, conv.groups)
     assert dx.dtype == conv.weight.grad.dtype == dtype
     assert_close(dx, ref_dx)
@@ -58,7 +58,7 @@ def winograd_cases(draw):
     h, w = draw(st.integers(3 - 2 * ph, 9)), draw(st.integers(3 - 2 * pw, 9))
     return dict(shape=(draw(st.integers(1, 3)), groups * draw(st.integers(1, 3)), max(h, 1), max(w, 1)),
                 cout=groups * draw(st.integers(1, 3)), kernel=(3, 3), stride=(1, 1), padding=(ph, pw),
-                groups=groups, seed=draw(st.integers(0, 2**32 - 1)))
+                groups=groups, seed=draw(st.integers(0, 2**32 - 1)), x_layout=draw(layouts), dy_layout=draw(layouts))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -66,18 +66,22 @@ def winograd_cases(draw):
 def test_winograd_conv_equals_reference_and_the_im2col_path(case, dtype):
     conv, x, rng = make_conv(case, dtype)
     assert conv._takes_winograd()
-    y = conv.forward(x)
+    y = conv.forward(in_layout(x, case["x_layout"]))
     assert y.dtype == dtype
     assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, (1, 1), conv.padding, conv.groups))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx = conv.backward(dy)
-    ref_dx, ref_dw, _ = ref.conv2d_backward(x, conv.weight.data, dy, (1, 1), conv.padding, conv.groups)
+    dx = conv.backward(in_layout(dy, case["dy_layout"]))
+    ref_dx, ref_dw, ref_db = ref.conv2d_backward(x, conv.weight.data, dy, (1, 1), conv.padding, conv.groups)
     assert dx.dtype == dtype
     assert_close(dx, ref_dx)
     assert_close(conv.weight.grad, ref_dw)
+    assert_close(conv.bias.grad, ref_db)
+    grads = (conv.weight.grad.copy(), conv.bias.grad.copy())
     conv.winograd = False
     assert_close(conv.forward(x), y)
     assert_close(conv.backward(dy), dx)
+    assert_close(conv.weight.grad, grads[0])
+    assert_close(conv.bias.grad, grads[1])
 
 
 def test_winograd_takes_only_3x3_stride_1_padding_up_to_2():
@@ -102,13 +106,13 @@ def test_winograd_conv_in_chunks_equals_one_chunk(monkeypatch):
 @given(case=winograd_cases())
 def test_winograd_conv_passes_gradcheck(case):
     conv, x, _ = make_conv(case, np.float64)
-    assert tc.gradcheck(conv, x)
+    assert tc.gradcheck(conv, in_layout(x, case["x_layout"]))
 
 
 @given(case=conv_cases())
 def test_conv_passes_gradcheck(case):
     conv, x, _ = make_conv(case, np.float64)
-    assert tc.gradcheck(conv, x)
+    assert tc.gradcheck(conv, in_layout(x, case["x_layout"]))
 
 
 def test_conv_without_bias_has_only_a_weight():

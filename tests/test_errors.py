@@ -46,6 +46,32 @@ def test_backward_with_the_wrong_shape_is_an_error():
         pool.backward(np.ones((1, 1, 3, 3), np.float32))
 
 
+EVERY_LAYER = [tc.Conv2d(4, 6, 3, padding=1), tc.Conv2d(4, 6, 3, stride=2), tc.ConvTranspose2d(4, 2, 3, stride=2),
+               tc.MaxPool2d(3, 2), tc.AdaptiveAvgPool2d(2), tc.LocalResponseNorm(3), tc.BatchNorm2d(4), tc.ReLU(),
+               tc.Tanh(), tc.Dropout(0.5, rng=0), tc.Flatten()]
+
+
+@pytest.mark.parametrize("dtype, other", [(np.float32, np.float64), (np.float64, np.float32)])
+@pytest.mark.parametrize("layer", EVERY_LAYER + [tc.Dense(4, 3), tc.BatchNorm1d(4), tc.Concat()],
+                         ids=lambda layer: type(layer).__name__)
+def test_backward_refuses_dy_of_another_dtype_or_shape_and_names_the_layer(layer, dtype, other):
+    """Regression: a float64 dy given to a float32 layer failed deep inside gemm, naming the kernel."""
+    for p in layer.parameters():
+        p.data = p.data.astype(dtype)
+    x = np.ones((2, 4, 5, 5) if layer in EVERY_LAYER else (2, 4), dtype)
+    y = layer.forward([x, x] if isinstance(layer, tc.Concat) else x, training=True)
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}.*backward expected dy of dtype "
+                                         rf"{np.dtype(dtype)} like its output, got {np.dtype(other)}"):
+        layer.backward(y.astype(other))
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}.*backward expected dy of shape "):
+        layer.backward(np.ones(y.shape[:-1] + (y.shape[-1] + 1,), dtype))
+
+
+def test_concat_refuses_inputs_of_different_dtypes():
+    with pytest.raises(ValueError, match="Concat.*expected float32 input like its first input, got float64"):
+        tc.Concat().forward([np.ones((1, 2), np.float32), np.ones((1, 2), np.float64)])
+
+
 @pytest.mark.parametrize("make, expected", [
     (lambda: tc.Conv2d(3, 8, 3, groups=2), "multiples of groups"),
     (lambda: tc.Conv2d(3, 8, 0), "kernel_size >= 1"),

@@ -1,12 +1,13 @@
 """Graph (a named DAG) and Concat: branches, shared activations, and the paper's two towers."""
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import alexnet
 import tinycnn as tc
 from tinycnn import reference as ref
 
-from helpers import assert_close, away_from_zero
+from helpers import assert_close, away_from_zero, in_layout, layouts
 
 
 def test_a_shared_activation_sums_the_gradients_of_its_branches():
@@ -65,13 +66,56 @@ def test_lrn_groups_normalise_each_block_of_channels_on_its_own():
     assert tc.gradcheck(tc.LocalResponseNorm(3, 1.0, 0.75, 2.0, groups=2), x)
 
 
-@pytest.mark.parametrize("size", [(13, 13), (6, 6), (7, 11), (3, 2)])
-def test_adaptive_average_pool_equals_reference_and_passes_gradcheck(size):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(n=st.integers(1, 3), channels=st.lists(st.integers(1, 3), min_size=1, max_size=4),
+       hw=st.sampled_from([(), (2, 3), (1, 1)]), seed=st.integers(0, 999), layout=layouts, dy_layout=layouts)
+def test_concat_equals_reference(n, channels, hw, seed, layout, dy_layout, dtype):
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((n, c) + hw).astype(dtype) for c in channels]
+    concat = tc.Concat()
+    y = concat.forward([in_layout(x, layout) for x in xs])
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, ref.concat_forward(xs))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for dx, expected in zip(concat.backward(in_layout(dy, dy_layout)), ref.concat_backward(dy, channels),
+                            strict=True):
+        np.testing.assert_array_equal(dx, expected)
+
+
+@st.composite
+def adaptive_cases(draw):
+    """Any input size against any output size: windows that overlap, and windows of one pixel."""
+    out = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 13)),
+                       draw(st.integers(1, 13))), output_size=out, seed=draw(st.integers(0, 999)),
+                x_layout=draw(layouts), dy_layout=draw(layouts))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(case=adaptive_cases())
+def test_adaptive_average_pool_equals_reference(case, dtype):
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal(case["shape"]).astype(dtype)
+    pool = tc.AdaptiveAvgPool2d(case["output_size"])
+    y = pool.forward(in_layout(x, case["x_layout"]))
+    assert y.dtype == dtype
+    assert_close(y, ref.adaptive_avgpool2d_forward(x, pool.output_size))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(pool.backward(in_layout(dy, case["dy_layout"])), ref.adaptive_avgpool2d_backward(x.shape, dy))
+
+
+@given(case=adaptive_cases())
+def test_adaptive_average_pool_passes_gradcheck(case):
+    x = np.random.default_rng(case["seed"]).standard_normal(case["shape"])
+    assert tc.gradcheck(tc.AdaptiveAvgPool2d(case["output_size"]), in_layout(x, case["x_layout"]))
+
+
+def test_concat_passes_gradcheck_inside_a_graph_in_float64():
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3) + size)
-    pool = tc.AdaptiveAvgPool2d((4, 3) if size == (3, 2) else 6)
-    assert_close(pool.forward(x), ref.adaptive_avgpool2d_forward(x, pool.output_size))
-    assert tc.gradcheck(pool, x)
+    graph = tc.Graph([("a", tc.Dense(3, 2, dtype=np.float64, rng=rng), "input"),
+                      ("b", tc.Dense(3, 4, dtype=np.float64, rng=rng), "input"),
+                      ("ab", tc.Concat(), ["a", "b"])])
+    assert tc.gradcheck(graph, rng.standard_normal((2, 3)))
 
 
 @pytest.mark.parametrize("training", [False, True])

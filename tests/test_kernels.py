@@ -73,6 +73,80 @@ def test_blas_backend_switch_routes_to_numpy_and_back():
         set_backend("cuda")
 
 
+def strided(x):
+    """The values of x as a view with gaps: every other element of an array twice as wide along the last axis."""
+    wide = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
+    wide[..., ::2] = x
+    return wide[..., ::2]
+
+
+def reversed_rows(x):
+    """The values of x as a view that runs backwards along axis 0."""
+    return np.ascontiguousarray(x[::-1])[::-1]
+
+
+def kernel_calls(rng):
+    """(name, call) pairs: call(view) runs one kernel on views of fixed inputs and outputs and returns the outputs.
+
+    view(array) turns each array, input or output, into a view with the same values (or the array itself).
+    """
+    from tinycnn import kernels
+    t = np.float32
+    x = rng.standard_normal((2, 3, 7, 6), t)
+    a = np.abs(rng.standard_normal((2, 6, 9), t)) * 30
+    dy = rng.standard_normal((2, 6, 9), t)
+
+    def im2col(view):
+        cols = view(np.zeros((3 * 9, 2 * 4 * 3), t))
+        kernels.im2col(view(x), 3, 3, 2, 2, 1, 1, cols)
+        return [cols]
+
+    def col2im(view):
+        dx = view(np.zeros(x.shape, t))
+        kernels.col2im(view(rng.standard_normal((27, 24), t)), 3, 3, 2, 2, 1, 1, dx)
+        return [dx]
+
+    def maxpool(view):
+        y, argmax = view(np.zeros((2, 3, 3, 2), t)), view(np.zeros((2, 3, 3, 2), np.int32))
+        kernels.maxpool_forward(view(x), 3, 3, 2, 2, 0, 0, y, argmax)
+        dx = view(np.zeros(x.shape, t))
+        kernels.maxpool_backward(view(np.ones((2, 3, 3, 2), t)), argmax, dx)
+        return [y, argmax, dx]
+
+    def lrn(view):
+        y, scale, dx = view(np.zeros(a.shape, t)), view(np.zeros(a.shape, t)), view(np.zeros(a.shape, t))
+        kernels.lrn_forward(view(a), 5, t(1e-2), t(0.75), t(2), y, scale)
+        kernels.lrn_backward(view(a), y, scale, view(dy), 5, t(1.5e-2), t(0.75), dx)
+        return [y, scale, dx]
+
+    def relu_backward(view):
+        dx = view(np.zeros(a.size, t))
+        kernels.relu_backward(view(a.ravel() - 20), view(dy.ravel()), dx)
+        return [dx]
+
+    def sgd(view):
+        w, v = view(a.ravel().copy()), view(dy.ravel().copy())
+        kernels.sgd_update(w, view(a.ravel() - 20), v, t(0.1), t(0.9), t(1e-3))
+        return [w, v]
+
+    def winograd(view):
+        return [kernels.winograd_conv(view(x), view(rng.standard_normal((4, 3, 3, 3), t)), (1, 1), 1, 2**20)]
+
+    return [("im2col", im2col), ("col2im", col2im), ("maxpool", maxpool), ("lrn", lrn),
+            ("relu_backward", relu_backward), ("sgd_update", sgd), ("winograd_conv", winograd)]
+
+
+@pytest.mark.parametrize("name", [name for name, _ in kernel_calls(np.random.default_rng(0))])
+@pytest.mark.parametrize("view", [strided, reversed_rows])
+def test_kernels_read_and_write_views_with_gaps_or_negative_strides(name, view):
+    """A kernel indexes its arrays; it never flattens one into a copy. The results on views equal the results on
+    C-contiguous arrays, bit for bit, for inputs and outputs alike."""
+    on_arrays = dict(kernel_calls(np.random.default_rng(0)))[name](lambda array: array)
+    on_views = dict(kernel_calls(np.random.default_rng(0)))[name](view)
+    for expected, actual in zip(on_arrays, on_views, strict=True):
+        np.testing.assert_array_equal(actual, expected)
+
+
 def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
     """A learner can step through the kernels in a debugger: NUMBA_DISABLE_JIT=1 runs them as Python."""
     script = textwrap.dedent("""

@@ -1,4 +1,4 @@
-"""SoftmaxCrossEntropy and SGD."""
+"""SoftmaxCrossEntropy, MSELoss and SGD."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -6,30 +6,79 @@ from hypothesis import given, strategies as st
 import tinycnn as tc
 from tinycnn import reference as ref
 
+from helpers import LossAsLayer, in_layout, layouts, mixed_magnitudes
 
-@given(n=st.integers(1, 5), k=st.integers(2, 10), seed=st.integers(0, 999))
-def test_loss_and_gradient_equal_reference(n, k, seed):
+
+# float32 results against the twin computed in float64 from the same float32 inputs
+TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-15)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(n=st.integers(1, 5), k=st.integers(2, 10), seed=st.integers(0, 999),
+       magnitudes=st.sampled_from(["normal", "from 1e-4 to 1e4"]), layout=layouts)
+def test_softmax_cross_entropy_equals_reference(n, k, seed, magnitudes, layout, dtype):
     rng = np.random.default_rng(seed)
-    logits, labels = rng.standard_normal((n, k)) * 3, rng.integers(0, k, n)
+    logits = rng.standard_normal((n, k)) * 3 if magnitudes == "normal" else mixed_magnitudes(rng, (n, k))
+    logits, labels = logits.astype(dtype), rng.integers(0, k, n)
     loss_fn = tc.SoftmaxCrossEntropy()
-    ref_loss, ref_grad = ref.softmax_cross_entropy(logits, labels)
-    # atol: a loss near 0 is a difference of two O(1) numbers, exact only to about 1e-16 in either formula
-    np.testing.assert_allclose(loss_fn.forward(logits, labels), ref_loss, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(loss_fn.backward(), ref_grad, rtol=1e-10, atol=1e-15)
-
-
-def test_loss_gradient_matches_central_differences():
-    rng = np.random.default_rng(0)
-    logits, labels = rng.standard_normal((3, 4)), np.array([0, 3, 1])
-    loss_fn = tc.SoftmaxCrossEntropy()
-    loss_fn.forward(logits, labels)
+    loss = loss_fn.forward(in_layout(logits, layout), labels)
     grad = loss_fn.backward()
-    eps = 1e-6
-    for index in np.ndindex(logits.shape):
-        step = np.zeros_like(logits)
-        step[index] = eps
-        numerical = (loss_fn.forward(logits + step, labels) - loss_fn.forward(logits - step, labels)) / (2 * eps)
-        assert abs(numerical - grad[index]) < 1e-8
+    assert grad.dtype == dtype
+    ref_loss, ref_grad = ref.softmax_cross_entropy(logits.astype(np.float64), labels)
+    # a loss near 0 is a difference of two O(1) numbers, exact only to a few units in the last place
+    np.testing.assert_allclose(loss, ref_loss, rtol=TOLERANCE[dtype]["rtol"], atol=TOLERANCE[dtype]["atol"])
+    np.testing.assert_allclose(grad, ref_grad, rtol=TOLERANCE[dtype]["rtol"], atol=TOLERANCE[dtype]["atol"] / n)
+
+
+@given(n=st.integers(1, 5), k=st.integers(2, 10), seed=st.integers(0, 999), layout=layouts)
+def test_softmax_cross_entropy_passes_gradcheck(n, k, seed, layout):
+    rng = np.random.default_rng(seed)
+    loss = LossAsLayer(tc.SoftmaxCrossEntropy(), rng.integers(0, k, n))
+    assert tc.gradcheck(loss, in_layout(rng.standard_normal((n, k)) * 3, layout))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**32 - 1),
+       p_layout=layouts, t_layout=layouts)
+def test_mse_equals_reference(shape, seed, p_layout, t_layout, dtype):
+    rng = np.random.default_rng(seed)
+    p, t = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    mse = tc.MSELoss()
+    loss, grad = mse.forward(in_layout(p, p_layout), in_layout(t, t_layout)), mse.backward()
+    assert grad.dtype == dtype
+    ref_loss, ref_grad = ref.mse(p.astype(np.float64), t.astype(np.float64))
+    np.testing.assert_allclose(loss, ref_loss, **TOLERANCE[dtype])
+    np.testing.assert_allclose(grad, ref_grad, **TOLERANCE[dtype])
+
+
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**32 - 1), layout=layouts)
+def test_mse_passes_gradcheck(shape, seed, layout):
+    rng = np.random.default_rng(seed)
+    loss = LossAsLayer(tc.MSELoss(), rng.standard_normal(shape))
+    assert tc.gradcheck(loss, in_layout(rng.standard_normal(shape), layout))
+
+
+def test_loss_gradchecks_catch_a_wrong_loss_gradient():
+    """Planted bugs: the softmax gradient without the 1/N of the mean, and the MSE gradient without its 2."""
+
+    class SumNotMean(tc.SoftmaxCrossEntropy):
+        def backward(self):
+            return super().backward() * len(self._cache[1])
+
+    class HalfMSE(tc.MSELoss):
+        def backward(self):
+            return super().backward() / 2
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(tc.GradcheckError, match="input"):
+        tc.gradcheck(LossAsLayer(SumNotMean(), np.array([0, 2, 1])), rng.standard_normal((3, 4)))
+    with pytest.raises(tc.GradcheckError, match="input"):
+        tc.gradcheck(LossAsLayer(HalfMSE(), rng.standard_normal((2, 3))), rng.standard_normal((2, 3)))
+
+
+def test_mse_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"MSELoss: the prediction has shape \(2, 3\), expected the target's \(3, 2\)"):
+        tc.MSELoss().forward(np.ones((2, 3)), np.ones((3, 2)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

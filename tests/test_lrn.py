@@ -1,12 +1,14 @@
-"""LocalResponseNorm: the paper's formula (no division of alpha by n), with windows cut at the edge channels."""
+"""LocalResponseNorm: the paper's formula (no division of alpha by n), with windows cut at the edge channels,
+right in float32 for activations of any size."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 import tinycnn as tc
+import tinycnn.layers.norm
 from tinycnn import reference as ref
 
-from helpers import assert_close
+from helpers import assert_close, in_layout, layouts, mixed_magnitudes
 
 
 @st.composite
@@ -17,7 +19,7 @@ def lrn_cases(draw):
                 beta=draw(st.one_of(st.just(0.75), st.floats(0.5, 1.0))), k=draw(st.floats(1.0, 3.0)),
                 shape=(draw(st.integers(1, 2)), draw(st.integers(1, 9)), draw(st.integers(1, 5)),
                        draw(st.integers(1, 5))),
-                seed=draw(st.integers(0, 999)))
+                seed=draw(st.integers(0, 999)), x_layout=draw(layouts), dy_layout=draw(layouts))
 
 
 def make(case, dtype):
@@ -26,22 +28,80 @@ def make(case, dtype):
     return layer, rng.standard_normal(case["shape"]).astype(dtype), rng
 
 
+def args(case):
+    return case["size"], case["alpha"], case["beta"], case["k"]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(case=lrn_cases())
 def test_lrn_equals_reference(case, dtype):
     layer, x, rng = make(case, dtype)
-    args = (case["size"], case["alpha"], case["beta"], case["k"])
-    y = layer.forward(x)
+    y = layer.forward(in_layout(x, case["x_layout"]))
     assert y.dtype == dtype
-    assert_close(y, ref.lrn_forward(x, *args))
+    assert_close(y, ref.lrn_forward(x, *args(case)))
     dy = rng.standard_normal(x.shape).astype(dtype)
-    assert_close(layer.backward(dy), ref.lrn_backward(x, dy, *args))
+    dx = layer.backward(in_layout(dy, case["dy_layout"]))
+    assert dx.dtype == dtype
+    assert_close(dx, ref.lrn_backward(x, dy, *args(case)))
 
 
 @given(case=lrn_cases())
 def test_lrn_passes_gradcheck(case):
     layer, x, _ = make(case, np.float64)
-    assert tc.gradcheck(layer, x)
+    assert tc.gradcheck(layer, in_layout(x, case["x_layout"]))
+
+
+def size_of_the_terms(x, dy, size, alpha, beta, k):
+    """|dy_j| s_j^-beta + 2 alpha beta |a_j| sum_i |dy_i a_i| s_i^(-beta-1), in float64: how large the terms of
+    dx_j are. Where they cancel, no float32 computation can be closer to dx_j than a small part of this."""
+    x, dy = x.astype(np.float64), dy.astype(np.float64)
+    C = x.shape[1]
+    window = [range(max(0, i - size // 2), min(C, i + size // 2 + 1)) for i in range(C)]
+    s = [k + alpha * sum(x[:, j] ** 2 for j in window[i]) for i in range(C)]
+    return np.stack([np.abs(dy[:, j]) * s[j] ** -beta + 2 * alpha * beta * np.abs(x[:, j]) * sum(
+        np.abs(dy[:, i] * x[:, i]) * s[i] ** (-beta - 1) for i in window[j]) for j in range(C)], axis=1)
+
+
+def assert_float32_lrn_is_exact(x, size, alpha, beta, k, dy):
+    """float32 forward within 1e-4 relative of float64 on the same inputs, every entry; backward within 1e-4
+    of the size of its terms (rounding cannot do better where they cancel). No exception, nothing non-finite."""
+    layer = tc.LocalResponseNorm(size, alpha, beta, k)
+    x, dy = x.astype(np.float32), dy.astype(np.float32)
+    exact = ref.lrn_forward(x.astype(np.float64), size, alpha, beta, k)
+    np.testing.assert_allclose(layer.forward(x), exact, rtol=1e-4, atol=0)
+    dx = layer.backward(dy)
+    exact_dx = ref.lrn_backward(x.astype(np.float64), dy.astype(np.float64), size, alpha, beta, k)
+    assert np.isfinite(dx).all()
+    assert (np.abs(dx - exact_dx) <= 1e-4 * size_of_the_terms(x, dy, size, alpha, beta, k)).all()
+
+
+@given(size=st.sampled_from([3, 5]), constants=st.sampled_from([(1e-4, 0.75, 2.0), (1.0, 0.75, 2.0),
+                                                                 (1.0, 0.6, 1.0), (1e-3, 0.75, 1e-3)]),
+       shape=st.tuples(st.integers(1, 2), st.integers(1, 16), st.integers(1, 4), st.integers(1, 4)),
+       seed=st.integers(0, 2**32 - 1))
+def test_float32_lrn_is_exact_for_activations_from_1e_4_to_1e4(size, constants, shape, seed):
+    rng = np.random.default_rng(seed)
+    x = np.abs(mixed_magnitudes(rng, shape))              # after a ReLU: large channels beside small ones
+    assert_float32_lrn_is_exact(x, size, *constants, rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("channels, size, alpha, beta, k", [
+    # the paper's constants: a sliding float32 window sum was 2.2e-4 off
+    ([0.25, 1732, 0.25, 3791, 0.75, 0.75, 1821, 0.25, 2277, 0.5, 0.5, 0, 0.5, 0.75, 0, 0.25], 5, 1e-4, 0.75, 2.0),
+    # alpha = 1: the sliding sum reached exactly -k / alpha, so s = 0 and y = inf, then -0.0625
+    ([4512, 2327, 0.25, 0.5, 0.25, 0], 3, 1.0, 0.75, 1.0),
+    ([0.5, 0.75, 1450, 0.5, 4186, 0.25, 0.5, 0.75, 2389, 0, 0.25, 0, 2229, 0, 0, 0.25], 5, 1.0, 0.75, 2.0),
+])
+def test_float32_lrn_regressions_from_a_sliding_window_sum(channels, size, alpha, beta, k):
+    x = np.array(channels, np.float64).reshape(1, -1, 1, 1)
+    assert_float32_lrn_is_exact(x, size, alpha, beta, k, np.random.default_rng(0).standard_normal(x.shape))
+
+
+def test_float32_lrn_of_activations_whose_squares_overflow_is_computed_in_float64():
+    """|a| = 1e20: a^2 is inf in float32, so that batch is normalised in float64 and cast back."""
+    x = np.array([1e20, 1e-3, 3.0, 1e25, 0.0]).reshape(1, 5, 1, 1)
+    assert_float32_lrn_is_exact(x, 3, 1e-4, 0.75, 2.0, np.ones(x.shape))
+    assert_float32_lrn_is_exact(x, 3, 1.0, 0.6, 1.0, np.ones(x.shape))
 
 
 def test_lrn_by_hand_on_three_channels():
@@ -61,14 +121,21 @@ def test_paper_lrn_equals_pytorch_convention_with_alpha_times_n():
     np.testing.assert_allclose(y, torch_style, rtol=1e-12)
 
 
-def test_reference_comparison_catches_a_window_that_is_not_cut_at_the_edges():
-    """Planted bug: wrapping the window around the channels (np.roll) instead of cutting it at 0 and C-1."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, 4, 2, 2))
-    wrapped = x / (2.0 + sum(np.roll(x, s, axis=1) ** 2 for s in (-1, 0, 1))) ** 0.75
+def test_reference_comparison_catches_a_kernel_whose_window_is_not_cut_at_the_edges(monkeypatch):
+    """Planted bug in the library: the layer's kernel wraps the window around the channels (np.roll) instead of
+    cutting it at 0 and C-1. The comparison the property tests make must fail."""
+    def wrapping_lrn_forward(a, size, alpha, beta, k, y, scale):
+        squares = sum(np.roll(a, shift, axis=1) ** 2 for shift in range(-(size // 2), size // 2 + 1))
+        scale[...] = k + alpha * squares
+        y[...] = a * scale ** -beta
+        return 0
+
+    x = np.random.default_rng(0).standard_normal((1, 4, 2, 2))
+    layer = tc.LocalResponseNorm(3, 1.0, 0.75, 2.0)
+    assert_close(layer.forward(x), ref.lrn_forward(x, 3, 1.0, 0.75, 2.0))
+    monkeypatch.setattr(tinycnn.layers.norm, "lrn_forward", wrapping_lrn_forward)
     with pytest.raises(AssertionError):
-        assert_close(wrapped, ref.lrn_forward(x, 3, 1.0, 0.75, 2.0))
-    assert_close(tc.LocalResponseNorm(3, 1.0, 0.75, 2.0).forward(x), ref.lrn_forward(x, 3, 1.0, 0.75, 2.0))
+        assert_close(layer.forward(x), ref.lrn_forward(x, 3, 1.0, 0.75, 2.0))
 
 
 def test_even_size_is_refused():

@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 import tinycnn as tc
 from tinycnn import reference as ref
 
-from helpers import assert_close, distinct
+from helpers import assert_close, distinct, in_layout, layouts
 
 
 @st.composite
@@ -17,7 +17,8 @@ def pool_cases(draw):
     h = draw(st.integers(max(1, kh - 2 * ph), 12))
     w = draw(st.integers(max(1, kw - 2 * pw), 12))
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w)
-    return dict(shape=shape, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), seed=draw(st.integers(0, 999)))
+    return dict(shape=shape, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), seed=draw(st.integers(0, 999)),
+                x_layout=draw(layouts), dy_layout=draw(layouts))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -26,17 +27,19 @@ def test_maxpool_equals_reference(case, dtype):
     rng = np.random.default_rng(case["seed"])
     pool = tc.MaxPool2d(case["kernel"], case["stride"], case["padding"])
     x = distinct(rng, case["shape"], dtype)
-    y = pool.forward(x)
+    y = pool.forward(in_layout(x, case["x_layout"]))
     assert y.dtype == dtype
     assert_close(y, ref.maxpool2d_forward(x, pool.kernel_size, pool.stride, pool.padding))
     dy = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(pool.backward(dy), ref.maxpool2d_backward(x, dy, pool.kernel_size, pool.stride, pool.padding))
+    assert_close(pool.backward(in_layout(dy, case["dy_layout"])),
+                 ref.maxpool2d_backward(x, dy, pool.kernel_size, pool.stride, pool.padding))
 
 
 @given(case=pool_cases())
 def test_maxpool_passes_gradcheck(case):
     pool = tc.MaxPool2d(case["kernel"], case["stride"], case["padding"])
-    assert tc.gradcheck(pool, distinct(np.random.default_rng(case["seed"]), case["shape"]))
+    x = distinct(np.random.default_rng(case["seed"]), case["shape"])
+    assert tc.gradcheck(pool, in_layout(x, case["x_layout"]))
 
 
 def test_overlapping_pool_adds_gradients_of_a_pixel_that_wins_two_windows():

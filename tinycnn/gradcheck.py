@@ -29,10 +29,13 @@ def _require_float64(layer, x):
 
 
 def gradient_errors(layer, x, training=True, eps=1e-6, full_limit=1024, directions=12, seed=0):
-    """Compare backward() with central differences. Returns one record per gradient, its worst entry first:
+    """Compare backward() with central differences. Returns one record per entry (or random direction) checked,
+    the input's first, then each trainable parameter's, each in index order:
 
     [{"name": "input" or a parameter name, "index": tuple or "direction k", "numerical": float,
       "analytical": float, "abs_error": float, "rel_error": float}, ...]
+
+    Sort them to find the worst: max(records, key=lambda r: r["abs_error"]).
 
     Leaves the layer's parameters and buffers as they were.
     """

@@ -35,13 +35,16 @@ class Concat(Layer):
 
     def forward(self, xs, training=False):
         for x in xs:
-            self.check_input(x)
+            self.check_input(x, dtype=xs[0].dtype, like="its first input")
         self.output_shape([x.shape[1:] for x in xs])
-        self._cache = np.cumsum([x.shape[1] for x in xs])[:-1]
-        return np.concatenate(xs, axis=1)
+        y = np.concatenate(xs, axis=1)
+        self._cache = (np.cumsum([x.shape[1] for x in xs])[:-1], y.shape, y.dtype)
+        return y
 
     def backward(self, dy):
-        return np.split(dy, self.saved(), axis=1)
+        splits, shape, dtype = self.saved()
+        self.check_grad(dy, shape, dtype)
+        return np.split(dy, splits, axis=1)
 
 
 # The window of a layer as summary() shows it: profile key -> the layer's attribute (Conv2d, ConvTranspose2d and

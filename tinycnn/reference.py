@@ -119,6 +119,11 @@ def maxpool2d_backward(x, dy, kernel, stride, padding):
     return dxp[:, :, PH:PH + x.shape[2], PW:PW + x.shape[3]]
 
 
+def _adaptive_window(i, n, out):
+    """Bin i of `out` along an axis of length n: floor(i*n/out) .. ceil((i+1)*n/out) - 1."""
+    return int(np.floor(i * n / out)), int(np.ceil((i + 1) * n / out))
+
+
 def adaptive_avgpool2d_forward(x, output_size):
     """x: (N, C, H, W) -> y: (N, C, OH, OW); window (i, j) spans rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1."""
     N, C, H, W = x.shape
@@ -128,10 +133,25 @@ def adaptive_avgpool2d_forward(x, output_size):
         for c in range(C):
             for i in range(OH):
                 for j in range(OW):
-                    h0, h1 = int(np.floor(i * H / OH)), int(np.ceil((i + 1) * H / OH))
-                    w0, w1 = int(np.floor(j * W / OW)), int(np.ceil((j + 1) * W / OW))
+                    (h0, h1), (w0, w1) = _adaptive_window(i, H, OH), _adaptive_window(j, W, OW)
                     y[n, c, i, j] = x[n, c, h0:h1, w0:w1].mean()
     return y
+
+
+def adaptive_avgpool2d_backward(x_shape, dy):
+    """-> dx: x_shape. Every pixel of window (i, j) receives dy[i, j] / (window area); overlapping windows add."""
+    N, C, H, W = x_shape
+    OH, OW = dy.shape[2:]
+    dx = np.zeros(x_shape, dy.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(OH):
+                for j in range(OW):
+                    (h0, h1), (w0, w1) = _adaptive_window(i, H, OH), _adaptive_window(j, W, OW)
+                    for h in range(h0, h1):
+                        for w in range(w0, w1):
+                            dx[n, c, h, w] += dy[n, c, i, j] / ((h1 - h0) * (w1 - w0))
+    return dx
 
 
 # -- local response normalisation ----------------------------------------------------------------------------
@@ -196,6 +216,18 @@ def batchnorm_forward(x, gamma, beta, eps, mean=None, var=None):
     return y
 
 
+def batchnorm_eval_backward(x, gamma, dy, eps, mean, var):
+    """Evaluation-mode backward: mean and var are constants, so each channel is an affine map.
+    -> dx = gamma / sqrt(var + eps) * dy,  dgamma = sum(dy * xhat),  dbeta = sum(dy)."""
+    dx = np.zeros_like(x)
+    dgamma, dbeta = np.zeros_like(gamma), np.zeros_like(gamma)
+    for c in range(x.shape[1]):
+        xhat = (x[:, c] - mean[c]) / np.sqrt(var[c] + eps)
+        dgamma[c], dbeta[c] = np.sum(dy[:, c] * xhat), np.sum(dy[:, c])
+        dx[:, c] = gamma[c] / np.sqrt(var[c] + eps) * dy[:, c]
+    return dx, dgamma, dbeta
+
+
 def batchnorm_backward(x, gamma, dy, eps):
     """Training-mode backward, by the chain rule one stage at a time. -> dx, dgamma, dbeta."""
     dx = np.zeros_like(x)
@@ -224,8 +256,56 @@ def relu_backward(x, dy):
     return np.where(x > 0, dy, 0)
 
 
+def tanh_forward(x):
+    """tanh x = (e^x - e^-x) / (e^x + e^-x) = sign(x) (1 - e^(-2|x|)) / (1 + e^(-2|x|)): no exponential overflows."""
+    e = np.exp(-2 * np.abs(x))
+    return np.sign(x) * (1 - e) / (1 + e)
+
+
 def tanh_backward(x, dy):
-    return dy * (1 - np.tanh(x) ** 2)
+    """d tanh x / dx = 1 - tanh^2 x = 4 / (e^x + e^-x)^2, written as 4 e^(-2|x|) / (1 + e^(-2|x|))^2."""
+    e = np.exp(-2 * np.abs(x))
+    return dy * 4 * e / (1 + e) ** 2
+
+
+def dropout_mask(shape, dtype, p, rng):
+    """The mask Dropout draws: one uniform number per entry, rng.random(shape, dtype); an entry survives when its
+    number is >= p, and survivors are scaled by 1/(1-p). y = x * mask, dx = dy * mask."""
+    u = rng.random(shape, dtype=dtype)
+    mask = np.zeros(shape, dtype)
+    for index in np.ndindex(shape):
+        if u[index] >= p:
+            mask[index] = 1 / (1 - p)
+    return mask
+
+
+def flatten_forward(x):
+    """(N, d1, d2, ...) -> (N, d1*d2*...): each example's values one after another, last axis fastest."""
+    y = np.zeros((x.shape[0], int(np.prod(x.shape[1:]))), x.dtype)
+    for n in range(x.shape[0]):
+        for i, index in enumerate(np.ndindex(x.shape[1:])):
+            y[n, i] = x[(n,) + index]
+    return y
+
+
+def concat_forward(xs):
+    """[(N, C_1, ...), (N, C_2, ...), ...] -> (N, C_1 + C_2 + ..., ...): the channels of each input in turn."""
+    y = np.zeros((xs[0].shape[0], sum(x.shape[1] for x in xs)) + xs[0].shape[2:], xs[0].dtype)
+    start = 0
+    for x in xs:
+        for c in range(x.shape[1]):
+            y[:, start + c] = x[:, c]
+        start += x.shape[1]
+    return y
+
+
+def concat_backward(dy, channels):
+    """-> [dx_1, dx_2, ...]: each input gets back the channels it contributed (channels = [C_1, C_2, ...])."""
+    dxs, start = [], 0
+    for count in channels:
+        dxs.append(np.array([dy[:, start + c] for c in range(count)]).swapaxes(0, 1))
+        start += count
+    return dxs
 
 
 def mse(prediction, target):
@@ -240,9 +320,9 @@ def softmax_cross_entropy(logits, labels):
     loss, grad = 0.0, np.zeros_like(logits)
     for n in range(N):
         z = logits[n] - logits[n].max()
-        p = np.exp(z) / np.exp(z).sum()
-        loss += -np.log(p[labels[n]]) / N
-        grad[n] = p / N
+        log_sum = np.log(np.exp(z).sum())               # log p_k = z_k - log_sum, finite even where p_k is 0
+        loss += (log_sum - z[labels[n]]) / N
+        grad[n] = np.exp(z - log_sum) / N
         grad[n, labels[n]] -= 1 / N
     return loss, grad
 

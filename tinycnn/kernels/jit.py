@@ -11,9 +11,15 @@ FASTMATH = {"contract", "reassoc", "nsz", "arcp", "afn"}
 
 
 def kernel(fn=None, *, parallel=False, fastmath=False):
-    """numba.njit with the project's settings: @kernel or @kernel(parallel=True)."""
+    """numba.njit with the project's settings: @kernel or @kernel(parallel=True).
+
+    error_model="numpy": a division by zero gives inf or nan, as in NumPy, instead of raising. A kernel must never
+    raise inside a parallel loop (a worker's exception surfaces as garbage or SystemError), and the check
+    before every division also stops LLVM from vectorising the loop around it.
+    """
     def wrap(f):
-        return numba.njit(cache=True, parallel=parallel, fastmath=FASTMATH if fastmath else False)(f)
+        return numba.njit(cache=True, parallel=parallel, error_model="numpy",
+                          fastmath=FASTMATH if fastmath else False)(f)
     return wrap(fn) if fn is not None else wrap
 
 

@@ -8,20 +8,21 @@ from .base import Layer
 class ReLU(Layer):
     """y = max(0, x);  dx = dy where x > 0, else 0.   x, y: any shape.
 
-    At x = 0 the derivative is taken as 0.
+    At x = 0 the derivative is taken as 0. y and dx are always C-ordered, whatever the memory layout of x
+    (a transposed view, say): the kernel walks them as flat arrays.
     """
 
     def forward(self, x, training=False):
         self.check_input(x)
-        y = np.maximum(x, 0)
+        y = np.maximum(x, 0, out=np.empty(x.shape, x.dtype))
         self._cache = y
         return y
 
     def backward(self, dy):
         y = self.saved()
-        self.check_grad(dy, y.shape)
-        dx = np.empty_like(y)
-        relu_backward(y.reshape(-1), np.ascontiguousarray(dy, y.dtype).reshape(-1), dx.reshape(-1))
+        self.check_grad(dy, y.shape, y.dtype)
+        dx = np.empty(y.shape, y.dtype)
+        relu_backward(y.reshape(-1), np.ascontiguousarray(dy).reshape(-1), dx.reshape(-1))
         return dx                                          # np.where(y > 0, dy, 0), in one parallel pass
 
 
@@ -36,5 +37,5 @@ class Tanh(Layer):
 
     def backward(self, dy):
         y = self.saved()
-        self.check_grad(dy, y.shape)
+        self.check_grad(dy, y.shape, y.dtype)
         return dy * (1 - y * y)

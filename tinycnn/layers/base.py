@@ -134,10 +134,11 @@ class Layer:
         named = f" '{self.name}' " if self.name else ""
         return f"{type(self).__name__}{named}({self.extra_repr()})"
 
-    def check_input(self, x, ndim=None, channels=None, dtype=None):
+    def check_input(self, x, ndim=None, channels=None, dtype=None, like="its parameters"):
         """Raise ValueError naming this layer unless x is a float array of the expected rank and size.
 
-        ndim: required number of axes (None: any); channels: required size of axis 1; dtype: required dtype.
+        ndim: required number of axes (None: any); channels: required size of axis 1; dtype: required dtype,
+        and `like` says where that requirement comes from.
         """
         if not isinstance(x, np.ndarray):
             raise ValueError(f"{self.label()}: expected a numpy array, got {type(x).__name__}")
@@ -148,8 +149,7 @@ class Layer:
         if x.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{self.label()}: expected float32 or float64 input, got {x.dtype}")
         if dtype is not None and x.dtype != dtype:
-            raise ValueError(f"{self.label()}: expected {np.dtype(dtype)} input like its parameters, "
-                             f"got {x.dtype}")
+            raise ValueError(f"{self.label()}: expected {np.dtype(dtype)} input like {like}, got {x.dtype}")
 
     def saved(self):
         """What forward cached for backward; an error if forward has not run."""
@@ -158,10 +158,16 @@ class Layer:
             raise RuntimeError(f"{self.label()}: backward called before forward")
         return cache
 
-    def check_grad(self, dy, expected_shape):
+    def check_grad(self, dy, expected_shape, dtype):
+        """Raise ValueError naming this layer unless dy has the shape and dtype of the output forward made."""
+        if not isinstance(dy, np.ndarray):
+            raise ValueError(f"{self.label()}: backward expected dy as a numpy array, got {type(dy).__name__}")
         if dy.shape != tuple(expected_shape):
             raise ValueError(f"{self.label()}: backward expected dy of shape {tuple(expected_shape)}, "
                              f"got {dy.shape}")
+        if dy.dtype != dtype:
+            raise ValueError(f"{self.label()}: backward expected dy of dtype {np.dtype(dtype)} like its output, "
+                             f"got {dy.dtype}")
 
 
 def check_finite(x, where):

@@ -137,7 +137,7 @@ class Conv2d(Layer):
         """
         x = self.saved()
         F, G = self.out_channels, self.groups
-        self.check_grad(dy, (x.shape[0], F) + self.output_shape(x.shape[1:])[1:])
+        self.check_grad(dy, (x.shape[0], F) + self.output_shape(x.shape[1:])[1:], x.dtype)
         w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
         dw = np.zeros_like(w)
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding

@@ -101,7 +101,7 @@ class ConvTranspose2d(Layer):
         """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (C, F, KH, KW) and bias.grad (F,)."""
         x = self.saved()
         N, C, H, W = x.shape
-        self.check_grad(dy, (N,) + self.output_shape(x.shape[1:]))
+        self.check_grad(dy, (N,) + self.output_shape(x.shape[1:]), x.dtype)
         dy = np.ascontiguousarray(dy)
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         w = self.weight.data.reshape(C, -1)                               # (C, F*KH*KW)

@@ -51,7 +51,7 @@ class Dense(Layer):
     def backward(self, dy):
         """dy: (N, K) -> dx: (N, D); sets weight.grad and bias.grad (each unless frozen)."""
         x = self.saved()
-        self.check_grad(dy, (x.shape[0], self.out_features))
+        self.check_grad(dy, (x.shape[0], self.out_features), x.dtype)
         if self.weight.trainable:
             self.weight.grad = gemm(dy.T, x, out=self.weight.grad_buffer())
         if self.bias is not None and self.bias.trainable:
@@ -69,9 +69,10 @@ class Flatten(Layer):
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             raise ValueError(f"{self.label()}: expected input of shape (N, ...) with at least 2 axes, "
                              f"got {getattr(x, 'shape', type(x).__name__)}")
-        self._cache = x.shape
+        self._cache = (x.shape, x.dtype)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy):
-        shape = self.saved()
+        shape, dtype = self.saved()
+        self.check_grad(dy, (shape[0], int(np.prod(shape[1:]))), dtype)
         return dy.reshape(shape)

@@ -61,9 +61,9 @@ class MaxPool2d(Layer):
     def backward(self, dy):
         """dy: (N, C, OH, OW) -> dx: (N, C, H, W)."""
         x_shape, dtype, argmax = self.saved()
-        self.check_grad(dy, argmax.shape)
+        self.check_grad(dy, argmax.shape, dtype)
         dx = np.zeros(x_shape, dtype)
-        maxpool_backward(np.ascontiguousarray(dy, dtype), argmax, dx)
+        maxpool_backward(np.ascontiguousarray(dy), argmax, dx)
         return dx
 
 
@@ -109,7 +109,7 @@ class AdaptiveAvgPool2d(Layer):
 
     def backward(self, dy):
         x_shape, dtype = self.saved()
-        self.check_grad(dy, x_shape[:2] + self.output_size)
+        self.check_grad(dy, x_shape[:2] + self.output_size, dtype)
         dx = np.zeros(x_shape, dtype)
         for i, j, rows, cols, area in self._windows(*x_shape[2:]):
             dx[:, :, rows, cols] += (dy[:, :, i, j] / dtype.type(area))[:, :, None, None]
