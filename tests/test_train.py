@@ -15,7 +15,7 @@ import alexnet
 import tinycnn as tc
 from tinycnn import checkpoint, data
 from tinycnn.data import ten_crops
-from tinycnn.train import Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
+from tinycnn.train import Interrupted, Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -261,6 +261,22 @@ def test_a_signal_mid_training_saves_a_checkpoint_that_resumes_exactly(tmp_path,
     for key in b.files:
         if key.startswith(("param/", "velocity/", "buffer/")):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_signal_after_an_epochs_last_step_stops_at_the_end_of_that_epoch(tmp_path):
+    """Ctrl-C while the epoch's checkpoint or pictures are written: the epoch is kept, and no new one begins
+    (at the end of the last epoch the signal would otherwise be lost)."""
+    trainer = small_run(tmp_path, epochs=0)
+    epochs = []
+
+    def signal_arrives(trainer):
+        epochs.append(trainer.epoch)
+        trainer._on_signal(signal.SIGINT, None)
+
+    with pytest.raises(Interrupted, match=rf"interrupted by SIGINT after epoch 1; saved {tmp_path}/last.npz"):
+        trainer.fit(2, log=lambda line: None, after_epoch=signal_arrives)
+    assert epochs == [1]
+    assert checkpoint.read(str(tmp_path / "last.npz"), meta_only=True)[1]["epoch"] == 1
 
 
 def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -128,18 +128,24 @@ def check_resumable(path, config, data_info=None, classes=None):
     meta = checkpoint.read(path, meta_only=True)[1]
     written_for = meta.get("config") or {}
     differ = [key for key in config if written_for.get(key) != config[key]]
-    if differ:
+
+    def refuse_config(keys):
         raise checkpoint.CheckpointError(
-            f"{path}: was written for " + ", ".join(f"{k}={written_for.get(k)!r}" for k in differ)
-            + "; this run asks for " + ", ".join(f"{k}={config[k]!r}" for k in differ))
+            f"{path}: was written for " + ", ".join(f"{k}={written_for.get(k)!r}" for k in keys)
+            + "; this run asks for " + ", ".join(f"{k}={config[k]!r}" for k in keys))
+
+    if set(differ) - {"num_classes"}:            # other classes are told apart by name below
+        refuse_config(differ)
     start_again = "resume with the run's own data, or start a new run with another --out"
-    differ = data_differences(meta["data"], data_info) if data_info and meta.get("data") else []
-    if differ:
-        raise checkpoint.CheckpointError(f"{path}: the run was trained with {describe_data(meta['data'], differ)}; "
-                                         f"this run asks for {describe_data(data_info, differ)}; {start_again}")
+    changed = data_differences(meta["data"], data_info) if data_info and meta.get("data") else []
+    if changed:
+        raise checkpoint.CheckpointError(f"{path}: the run was trained with {describe_data(meta['data'], changed)}; "
+                                         f"this run asks for {describe_data(data_info, changed)}; {start_again}")
     if classes is not None and meta.get("classes") != list(classes):
         raise checkpoint.CheckpointError(f"{path}: the run was trained on classes {meta.get('classes')}, the data "
                                          f"now has {list(classes)}; {start_again}")
+    if differ:
+        refuse_config(differ)
     return meta
 
 
