@@ -282,27 +282,33 @@ def test_npz_labels_with_gaps_are_kept_when_classes_name_them(tmp_path):
     assert loaded.classes == ["cat", "dog", "fox"] and loaded.labels.tolist() == [0, 2, 2]
 
 
-def test_one_class_is_refused_and_hidden_folders_and_files_are_not_data(tmp_path):
-    for folder in ("cats", ".ipynb_checkpoints", "dogs/.thumbnails"):
-        (tmp_path / "pets" / folder).mkdir(parents=True)
-        write_image(tmp_path / "pets" / folder / "a.png", (8, 8), (255, 0, 0))
-    (tmp_path / "pets" / "cats" / "._a.png").write_bytes(b"macOS resource fork, not an image")
-    with pytest.raises(ValueError, match=r"pets/dogs: class folder has no readable images"):
-        data.load(str(tmp_path / "pets"), 8)             # .thumbnails is not searched
-    write_image(tmp_path / "pets" / "dogs" / "b.png", (8, 8), (0, 255, 0))
+def test_hidden_folders_and_files_are_not_data(tmp_path):
+    for name in ("cats/a.png", "dogs/b.png", ".ipynb_checkpoints/a-checkpoint.png", "dogs/.thumbnails/b.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_image(tmp_path / name, (8, 8), (255, 0, 0))
+    (tmp_path / "cats" / "._a.png").write_bytes(b"macOS resource fork, not an image")
     with warnings.catch_warnings():
         warnings.simplefilter("error")                   # ._a.png is not even tried
-        train, val = data.load(str(tmp_path / "pets"), 8, val_fraction=0)
-    assert train.classes == ["cats", "dogs"] and len(train) == 2
-    (tmp_path / "pets" / "dogs" / "b.png").unlink()
-    (tmp_path / "pets" / "dogs" / ".thumbnails" / "a.png").unlink()
-    (tmp_path / "pets" / "dogs" / ".thumbnails").rmdir()
-    (tmp_path / "pets" / "dogs").rmdir()
+        loaded = data.load_folder(str(tmp_path), 8)
+    assert loaded.classes == ["cats", "dogs"] and len(loaded) == 2 and loaded.skipped == []
+    (tmp_path / "dogs" / "b.png").unlink()               # what is left of dogs is hidden
+    with pytest.raises(ValueError, match=r"dogs: class folder has no readable images"):
+        data.load_folder(str(tmp_path), 8)
+
+
+def test_one_class_is_refused(tmp_path):
+    for i in range(3):
+        (tmp_path / "pets" / "cats").mkdir(parents=True, exist_ok=True)
+        write_image(tmp_path / "pets" / "cats" / f"{i}.png", (8, 8), (255, 0, 0))
     with pytest.raises(ValueError, match=r"pets: holds images of one class only \('cats'\); expected at least two"):
         data.load(str(tmp_path / "pets"), 8)
     np.savez(tmp_path / "one.npz", x=np.zeros((3, 4, 4, 3), np.uint8), y=np.zeros(3, np.int64))
     with pytest.raises(ValueError, match=r"one.npz: holds images of one class only \('0'\)"):
         data.load(str(tmp_path / "one.npz"), 4)
+    np.savez(tmp_path / "named.npz", x=np.zeros((3, 4, 4, 3), np.uint8), y=np.ones(3, np.int64),
+             classes=np.array(["cat", "dog"]))                 # two names, but images of one
+    with pytest.raises(ValueError, match=r"named.npz: holds images of one class only \('dog'\)"):
+        data.load(str(tmp_path / "named.npz"), 4)
 
 
 def test_a_file_named_npz_that_is_not_an_npz_archive_says_so(tmp_path):

@@ -254,7 +254,7 @@ class Trainer:
                 self.optimizer.lr = lr / 10
             top5 = f"top-5 {record['val_top5']:.3f}  " if len(self.train.classes) > 5 else ""   # else always 1
             log(f"epoch {self.epoch}/{epochs}  train loss {record['train_loss']:.4f} top-1 "
-                f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f} "
+                f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f}  "
                 f"{top5}lr {lr:g}  {record['images_per_s']:.0f} img/s")
             self.save(os.path.join(self.out_dir, "last.npz"))
             if improved:

@@ -16,7 +16,7 @@ from .images import ImageSet, resize_array
 
 def load_npz(path, size):
     """An .npz with x: uint8 (N, H, W, 3) and y: integer labels (N,); optional `classes`: names -> ImageSet."""
-    arrays = read_npz(path)
+    arrays = read_npz(path, expected="an .npz archive with arrays x (images) and y (labels)")
     if "x" not in arrays or "y" not in arrays:
         raise ValueError(f"{path}: expected arrays 'x' and 'y', found {sorted(arrays)}")
     x, y = arrays["x"], arrays["y"]
