@@ -529,12 +529,13 @@ def per_class_lines(counts, rows, columns, most_columns=20):
     """A text table: each true class, its images, its top-1 accuracy and (for up to most_columns) its row of the
     confusion matrix."""
     width, cells = max(map(len, rows + ["class"])), [max(len(c), 4) for c in columns]
-    show = len(columns) <= most_columns
-    lines = [f"{'class':<{width}}  images  top-1" + ("   predicted as: " + " ".join(
-        f"{c:>{w}}" for c, w in zip(columns, cells)) if show else "")]
+    show, lead = len(columns) <= most_columns, "   predicted as: "
+    lines = [f"{'class':<{width}}  images  top-1" + (lead + " ".join(f"{c:>{w}}" for c, w in zip(columns, cells))
+                                                     if show else "")]
     for r, name in enumerate(rows):
         line = f"{name:<{width}}  {counts[r].sum():>6}  {counts[r, r] / counts[r].sum():.3f}"
-        lines.append(line + (" " * 17 + " ".join(f"{n:>{w}}" for n, w in zip(counts[r], cells)) if show else ""))
+        lines.append(line + (" " * len(lead) + " ".join(f"{n:>{w}}" for n, w in zip(counts[r], cells)) if show
+                             else ""))
     if not show:
         lines.append(f"(the confusion matrix has {len(columns)} columns, too many to print)")
     return lines

@@ -32,6 +32,7 @@ def pyplot():
 
 
 def save(fig, path, **kwargs):
+    """Write fig as a PNG at path, atomically, and close it. -> path"""
     plt = pyplot()
     with atomic_open(path) as f:
         fig.savefig(f, format="png", dpi=100, **kwargs)
