@@ -342,7 +342,7 @@ def test_evaluate_matches_a_subset_of_classes_by_name_without_top5_and_knows_its
     counts = np.array([[int(n) for n in row[3:]] for row in rows])
     assert (counts.sum(axis=1) == 4).all() and [float(row[2]) for row in rows] == [counts[0, 0] / 4, counts[1, 1] / 4]
     assert lines[5] == f"wrote {run}/last_confusion.png"
-    refused(*cli("evaluate", "--checkpoint", run / "last.npz", "--data", shapes_run_like(tmp_path))[::2],
+    refused(*cli("evaluate", "--checkpoint", run / "last.npz", "--data", pets_folder(tmp_path))[::2],
             "classes ['cat', 'dog'] are not among the checkpoint's 3 classes ['a', 'b', 'c']")
     code, out, err = cli("evaluate", "--checkpoint", run / "last.npz", "--data", photos)
     assert code == 0 and out.startswith("12 images: ")                     # broken.jpg skipped again
@@ -352,6 +352,6 @@ def test_evaluate_matches_a_subset_of_classes_by_name_without_top5_and_knows_its
         f"images the run held out)")
 
 
-def shapes_run_like(tmp_path):
+def pets_folder(tmp_path):
     save_shapes(tmp_path / "pets", ["cat", "dog"], 2)
     return tmp_path / "pets"
