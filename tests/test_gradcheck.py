@@ -1,4 +1,6 @@
 """gradcheck itself: it must fail loudly on wrong gradients, and refuse float32."""
+import os
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,16 @@ def test_gradcheck_explains_a_layer_that_skips_its_input_gradient():
     layer.needs_input_grad = False
     with pytest.raises(ValueError, match="needs_input_grad = False"):
         tc.gradcheck(layer, np.random.default_rng(0).standard_normal((1, 2, 5, 5)))
+
+
+def test_ci_draws_the_same_examples_on_every_run():
+    """.ci/run sets CI: hypothesis is derandomised there, so a red CI run can be reproduced."""
+    import subprocess
+    import sys
+    script = "import conftest; from hypothesis import settings; print(settings.default.derandomize, " \
+             "settings.default.database)"
+    tests = os.path.dirname(os.path.abspath(__file__))
+    for ci, expected in (("true", "True None"), (None, "False")):
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
+        done = subprocess.run([sys.executable, "-c", script], cwd=tests, env=env, capture_output=True, text=True)
+        assert done.stdout.startswith(expected), done.stderr

@@ -97,11 +97,13 @@ def test_float32_lrn_regressions_from_a_sliding_window_sum(channels, size, alpha
     assert_float32_lrn_is_exact(x, size, alpha, beta, k, np.random.default_rng(0).standard_normal(x.shape))
 
 
-def test_float32_lrn_of_activations_whose_squares_overflow_is_computed_in_float64():
-    """|a| = 1e20: a^2 is inf in float32, so that batch is normalised in float64 and cast back."""
-    x = np.array([1e20, 1e-3, 3.0, 1e25, 0.0]).reshape(1, 5, 1, 1)
-    assert_float32_lrn_is_exact(x, 3, 1e-4, 0.75, 2.0, np.ones(x.shape))
-    assert_float32_lrn_is_exact(x, 3, 1.0, 0.6, 1.0, np.ones(x.shape))
+def test_float32_lrn_is_exact_for_huge_activations():
+    """|a| = 1e13: s = 1e26 is finite, but s * sqrt(s) is not. |a| = 1e20: a^2 is inf in float32, so that batch
+    is normalised in float64 and cast back."""
+    for x in ([1e13, 1e-3, 3.0, 5e12, 0.0], [1e20, 1e-3, 3.0, 1e25, 0.0]):
+        x = np.array(x).reshape(1, 5, 1, 1)
+        assert_float32_lrn_is_exact(x, 3, 1.0, 0.75, 2.0, np.ones(x.shape))
+        assert_float32_lrn_is_exact(x, 3, 1e-4, 0.6, 1.0, np.ones(x.shape))
 
 
 def test_lrn_by_hand_on_three_channels():
