@@ -123,7 +123,8 @@ def test_npz_loader_reads_x_y_and_class_names(tmp_path):
     loaded = data.load_npz(str(tmp_path / "set.npz"), 16)
     assert loaded.images.shape == (10, 16, 16, 3) and loaded.classes == ["cat", "dog"]
     np.savez(tmp_path / "bad.npz", x=x[..., 0], y=np.arange(10))
-    with pytest.raises(ValueError, match=r"bad.npz: expected x of shape \(N, H, W, 3\) with N >= 1, got \(10, 20, 24\)"):
+    with pytest.raises(ValueError, match=r"bad.npz: expected x of shape \(N, H, W, 3\) with N >= 1, got "
+                                         r"\(10, 20, 24\)"):
         data.load_npz(str(tmp_path / "bad.npz"), 16)
     np.savez(tmp_path / "nolabels.npz", x=x)
     with pytest.raises(ValueError, match="expected arrays 'x' and 'y'"):

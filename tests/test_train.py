@@ -291,7 +291,7 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint
             np.testing.assert_array_equal(after[key], value, err_msg=key)
 
 
-def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path, monkeypatch):
+def test_non_finite_weights_or_a_failed_write_leave_the_checkpoint_and_the_folder_as_they_were(tmp_path, monkeypatch):
     trainer = small_run(tmp_path, epochs=1)
     before, listing = (tmp_path / "last.npz").read_bytes(), sorted(os.listdir(tmp_path))
     trainer.model["fc8"].weight.data[0, 0] = np.nan
@@ -303,7 +303,7 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path, monkeyp
         file.write(b"PK\x03\x04 half a checkpoint")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.np, "savez", disk_full)
+    monkeypatch.setattr(checkpoint.np, "savez", disk_full)                # numpy.savez, for this test
     with pytest.raises(OSError, match="No space left"):
         trainer.save(str(tmp_path / "last.npz"))
     assert (tmp_path / "last.npz").read_bytes() == before
