@@ -1,9 +1,10 @@
 """AlexNet built from tinycnn layers, and the command line.
 
     python alexnet.py summary  [--variant V] [--groups 1|2] [--classes K] [--input-size S]
-    python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S] ...
+    python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S]
+                               [--out DIR] [--resume | --overwrite] ...
     python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
-    python alexnet.py predict  --checkpoint FILE IMAGE [IMAGE ...]
+    python alexnet.py predict  --checkpoint FILE PATH [PATH ...] [--top K] [--csv FILE] [--ten-crop]
     python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
     python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR]
     python alexnet.py import-weights FILE [--variant torchvision] [--classes NAMES] --out CHECKPOINT
@@ -24,17 +25,27 @@ The paper's network (Krizhevsky, Sutskever, Hinton 2012, section 3.5), with inpu
 """
 import argparse
 import copy
+import csv
+import math
 import os
 import sys
+import warnings
 
-import numpy as np
+try:                                             # Ctrl-C while numpy and numba load: one line, no traceback
+    import numpy as np
 
-import tinycnn as tc
-from tinycnn import checkpoint, data, finetune
-from tinycnn.data import Preprocess
-from tinycnn.pretrain import pretrain_layerwise
-from tinycnn.plots import save_run_pictures
-from tinycnn.train import Interrupted, Trainer, TrainingDiverged, check_resumable, evaluate, predict_probs
+    import tinycnn as tc
+    from tinycnn import checkpoint, data, finetune
+    from tinycnn.data import Preprocess
+    from tinycnn.pretrain import pretrain_layerwise
+    from tinycnn.plots import save_confusion, save_run_pictures
+    from tinycnn.train import (Interrupted, Trainer, TrainingDiverged, check_resumable, confusion_matrix, evaluate,
+                               predict_probs, scores)
+except KeyboardInterrupt:
+    if __name__ != "__main__":
+        raise
+    print("alexnet.py: interrupted (Ctrl-C)", file=sys.stderr)
+    sys.exit(130)
 
 VARIANTS = ("paper", "caffe", "torchvision", "seed-keras", "mini")
 INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 32}
@@ -344,11 +355,18 @@ def architecture(args, variant):
                 input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
 
 
-def positive(kind, name):
+def number(kind, minimum=None):
+    """An argparse type: a finite int or float, > minimum when given (nan and inf are refused)."""
+    what = "a whole number" if kind is int else "a finite number"
+
     def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or (minimum is not None and value <= minimum):
+            raise argparse.ArgumentTypeError(f"expected {what}{'' if minimum is None else f' > {minimum}'}, "
+                                             f"got {text}")
         return value
     return parse
 
@@ -357,10 +375,27 @@ def positive(kind, name):
 
 def command_summary(args):
     size = args.input_size or INPUT_SIZE[args.variant]
-    alexnet(args.classes, args.variant, args.groups, rng=0, input_size=size).summary((3, size, size))
+    classes = args.classes or (len(data.SHAPE_CLASSES) if args.variant == "mini" else 1000)   # as train's default
+    alexnet(classes, args.variant, args.groups, rng=0, input_size=size).summary((3, size, size))
+
+
+RUN_FILES = ("last.npz", "best.npz", "history.json")       # a folder holding any of these holds a run
+PICTURES = ("curves.png", "conv1_filters.png", "last_confusion.png", "best_confusion.png")
+
+
+def check_out(args):
+    """train --out, before anything is loaded: a folder we can write in, holding no run unless told what to do."""
+    checkpoint.check_writable_folder(args.out, "--out")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite: expected one of them (continue the run in --out, or replace it)")
+    held = [name for name in RUN_FILES if os.path.exists(os.path.join(args.out, name))]
+    if held and not (args.resume or args.overwrite):
+        raise ValueError(f"--out {args.out}: already holds a run ({', '.join(held)}); continue it with --resume, or "
+                         f"start again with another --out (or --overwrite to replace it)")
 
 
 def command_train(args):
+    check_out(args)
     init = start_from(args) if args.init else None
     if init:
         config = {k: init[1]["config"][k] for k in ("variant", "groups", "input_size", "positive_bias")}
@@ -371,13 +406,14 @@ def command_train(args):
     mini = config["variant"] == "mini"           # the main job: small images, small batches, a higher rate
     args.batch_size = args.batch_size or (32 if mini else 128)
     args.lr = args.lr or (0.02 if mini else 0.01)
-    if args.resume:                              # a mismatch fails before any data is loaded
-        check_resumable(os.path.join(args.out, "last.npz"), config)
-    data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
-                     per_class=args.per_class)
+    data_info = dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
+                     val_images=args.val_images, per_class=args.per_class)
+    last = os.path.join(args.out, "last.npz")
+    if args.resume:                              # another model or other data fails before any data is loaded
+        check_resumable(last, config, data_info)
     train, val = load_run_data(data_info, stored_size(size))
     if train.skipped:
-        print(f"skipped {len(train.skipped)} unreadable image file(s), first: {train.skipped[0]}", file=sys.stderr)
+        warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
     config = dict(config, num_classes=len(train.classes))
     model_rng = np.random.default_rng([args.seed, 1])
     model = build(config, rng=model_rng)
@@ -396,28 +432,40 @@ def command_train(args):
     trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
                       lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
                       dropout_rngs=[model_rng], data_info=data_info)
-    if args.resume:
-        trainer.resume(os.path.join(args.out, "last.npz"))
-        print(f"resumed {args.out}/last.npz at epoch {trainer.epoch}")
+    if args.resume:                              # other classes in the same folder fail here, before training
+        trainer.resume(last)
+        steps = -(-len(train) // args.batch_size)
+        print(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.partial[1]} of {steps}"
+                                    if trainer.partial else f"after epoch {trainer.epoch}"))
+    if args.overwrite:                           # the old run's files go only now that the new run can start
+        for name in RUN_FILES + PICTURES:
+            if os.path.exists(os.path.join(args.out, name)):
+                os.remove(os.path.join(args.out, name))
     print(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
           f"trainable parameters) on "
           f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}")
-    trainer.fit(args.epochs)
+    pictures = []
+
+    def draw(trainer):                           # after every epoch, so a stopped run has its pictures too
+        pictures[:] = save_run_pictures(trainer.history, model["conv1"].weight.data, args.out)
+
+    trainer.fit(args.epochs, after_epoch=draw)
     best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))
     final = evaluate(best, val, preprocess, size, ten_crop=args.ten_crop)
     crops = "10-crop" if args.ten_crop else "centre-crop"
-    print(f"best checkpoint: val top-1 {final['top1']:.3f}, top-5 {final['top5']:.3f} ({crops}), "
-          f"saved in {args.out}/best.npz")
-    for picture in save_run_pictures(trainer.history, model["conv1"].weight.data, args.out):
+    top5 = f", top-5 {final['top5']:.3f}" if len(train.classes) > 5 else ""
+    print(f"best checkpoint: val top-1 {final['top1']:.3f}{top5} ({crops}), saved in {args.out}/best.npz")
+    for picture in pictures:
         print(f"wrote {picture}")
 
 
 def command_pretrain(args):
+    checkpoint.check_writable_folder(args.out, "--out")
     unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
     if unknown or not args.layers:                # before any data is loaded
         raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
-    data_info = dict(path=args.data, seed=args.seed, train_images=args.train_images, val_images=args.val_images,
-                     per_class=None)
+    data_info = dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
+                     val_images=args.val_images, per_class=None)
     config = architecture(args, args.variant)
     variant, size = config["variant"], config["input_size"]
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
@@ -436,6 +484,7 @@ def command_pretrain(args):
 
 
 def command_import_weights(args):
+    checkpoint.check_writable_file(args.out, "--out")
     class_names = None
     if args.classes:
         with open(args.classes, encoding="utf-8") as f:
@@ -446,37 +495,125 @@ def command_import_weights(args):
           f"{sum(p.size for p in model.parameters()):,} parameters")
 
 
+def by_name(images, classes, path):
+    """An ImageSet relabelled to a checkpoint's class indices, matching class names; refuses unknown names."""
+    unknown = [name for name in images.classes if name not in classes]
+    if unknown:
+        raise ValueError(f"{path}: classes {unknown[:6]} are not among the checkpoint's {len(classes)} classes "
+                         f"{classes[:6]}{' ...' if len(classes) > 6 else ''}")
+    index = np.array([classes.index(name) for name in images.classes], np.int64)
+    return data.ImageSet(images.images, index[images.labels], classes)
+
+
+def trained_on(meta, path):
+    """Whether `path` is the --data this checkpoint was trained on."""
+    own = (meta.get("data") or {}).get("path")
+    return own is not None and os.path.realpath(own) == os.path.realpath(path)
+
+
+def confusion_by_class(probs, labels, classes):
+    """Where the images of each class present went: -> (counts (present, columns), row names, column names).
+
+    Columns are the classes present in the data, in the same order as the rows (so the diagonal is right), then
+    "(other)" for predictions of the checkpoint's other classes, if any were made.
+    """
+    present = np.unique(labels)
+    matrix = confusion_matrix(probs.argmax(axis=1), labels, len(classes))[present]
+    other = np.delete(matrix, present, axis=1).sum(axis=1)
+    counts = np.column_stack([matrix[:, present]] + ([other] if other.any() else []))
+    rows = [classes[i] for i in present]
+    return counts, rows, rows + (["(other)"] if other.any() else [])
+
+
+def per_class_lines(counts, rows, columns, most_columns=20):
+    """A text table: each true class, its images, its top-1 accuracy and (for up to most_columns) its row of the
+    confusion matrix."""
+    width, cells = max(map(len, rows + ["class"])), [max(len(c), 4) for c in columns]
+    show, lead = len(columns) <= most_columns, "   predicted as: "
+    lines = [f"{'class':<{width}}  images  top-1" + (lead + " ".join(f"{c:>{w}}" for c, w in zip(columns, cells))
+                                                     if show else "")]
+    for r, name in enumerate(rows):
+        line = f"{name:<{width}}  {counts[r].sum():>6}  {counts[r, r] / counts[r].sum():.3f}"
+        lines.append(line + (" " * len(lead) + " ".join(f"{n:>{w}}" for n, w in zip(counts[r], cells)) if show
+                             else ""))
+    if not show:
+        lines.append(f"(the confusion matrix has {len(columns)} columns, too many to print)")
+    return lines
+
+
 def command_evaluate(args):
     model, meta = load_checkpoint(args.checkpoint)
-    size = meta["config"]["input_size"]
+    size, classes = meta["config"]["input_size"], meta["classes"]
     if args.data is None and meta.get("data") is None:
         raise ValueError(f"{args.checkpoint}: was not trained here, so it has no validation set; pass --data")
     if args.data is None:                        # the run's own validation set
-        _, val = load_run_data(meta["data"], stored_size(size))
+        _, images = load_run_data(meta["data"], stored_size(size))
     else:
         train, val = data.load(args.data, stored_size(size), val_fraction=0.0)
-        val = train if len(val) == 0 else val
-    if val.classes != meta["classes"]:
-        raise ValueError(f"{args.data}: classes {val.classes[:6]} do not match the checkpoint's "
-                         f"{meta['classes'][:6]}")
-    result = evaluate(model, val, meta["preprocess"], size, ten_crop=args.ten_crop)
-    print(f"{len(val)} images: loss {result['loss']:.4f}, top-1 {result['top1']:.3f}, top-5 {result['top5']:.3f}"
+        images = by_name(train if len(val) == 0 else val, classes, args.data)   # a CIFAR folder: its test batch
+        if len(val) == 0 and trained_on(meta, args.data):
+            warnings.warn(f"{args.data}: is the data {args.checkpoint} was trained on, so these images include the "
+                          f"ones it learned from and the accuracy is optimistic (without --data, evaluate uses the "
+                          f"images the run held out)")
+    probs = predict_probs(model, images.images, meta["preprocess"], size, ten_crop=args.ten_crop)
+    result = scores(probs, images.labels)
+    top5 = f", top-5 {result['top5']:.3f}" if len(classes) > 5 else ""    # with 5 classes or fewer it is always 1
+    print(f"{len(images)} images: loss {result['loss']:.4f}, top-1 {result['top1']:.3f}{top5}"
           f" ({'10-crop' if args.ten_crop else 'centre crop'})")
+    counts, rows, columns = confusion_by_class(probs, images.labels, classes)
+    if len(rows) < len(classes):
+        print(f"evaluated on {len(rows)} of the checkpoint's {len(classes)} classes")
+    print("\n".join(per_class_lines(counts, rows, columns)))
+    picture = os.path.splitext(args.checkpoint)[0] + "_confusion.png"
+    try:
+        checkpoint.check_writable_file(picture, "confusion matrix")
+    except ValueError as error:
+        warnings.warn(f"{error}; no picture written")
+        return
+    title = f"{os.path.basename(args.checkpoint)} on {args.data or 'its validation set'}"
+    if save_confusion(counts, rows, columns, picture, title):
+        print(f"wrote {picture}")
 
 
 def command_predict(args):
-    from PIL import Image, UnidentifiedImageError
+    if args.csv:
+        checkpoint.check_writable_file(args.csv, "--csv")
     model, meta = load_checkpoint(args.checkpoint)
-    size = meta["config"]["input_size"]
-    for path in args.images:
-        try:
-            with Image.open(path) as image:
-                pixels = data.images.square(image, stored_size(size))[None]
-        except (OSError, UnidentifiedImageError) as error:
-            raise ValueError(f"{path}: not a readable image ({error})") from None
-        probs = predict_probs(model, pixels, meta["preprocess"], size, ten_crop=args.ten_crop)[0]
-        top = np.argsort(-probs)[:5]
-        print(f"{path}: " + ", ".join(f"{meta['classes'][i]} {probs[i]:.3f}" for i in top))
+    size, classes = meta["config"]["input_size"], meta["classes"]
+    files, failed = [], []
+    for path in args.images:                     # folders are searched for image files, recursively
+        found = data.image_files(path) if os.path.isdir(path) else [path]
+        if not found:
+            warnings.warn(f"{path}: holds no image files (expected names ending in "
+                          f"{', '.join(data.images.IMAGE_SUFFIXES)})")
+            failed.append(path)
+        files += found
+    top, rows = min(args.top, len(classes)), []
+    for start in range(0, len(files), 64):       # a few images at a time: memory stays small for any count
+        names, pixels = [], []
+        for path in files[start:start + 64]:
+            try:
+                pixels.append(data.read_image(path, stored_size(size)))
+                names.append(path)
+            except ValueError as error:
+                warnings.warn(f"{error}; skipped")
+                failed.append(path)
+        if not names:
+            continue
+        for path, probs in zip(names, predict_probs(model, np.stack(pixels), meta["preprocess"], size,
+                                                    ten_crop=args.ten_crop)):
+            best = np.argsort(-probs, kind="stable")[:top]
+            print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.3f}" for i in best))
+            rows.append([path] + [value for i in best for value in (classes[i], f"{probs[i]:.6f}")])
+    if args.csv:
+        with checkpoint.atomic_open(args.csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path"] + [f"{key}_{k}" for k in range(1, top + 1) for key in ("class", "probability")])
+            writer.writerows(rows)
+        print(f"wrote {args.csv}")
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(rows) + len(failed)} paths could not be read (named above)"
+                         + ("; the others were predicted" if rows else ""))
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -486,42 +623,45 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def main(argv=None):
-    parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser():
+    positive_int, positive_float = number(int, minimum=0), number(float, minimum=0)
+    main_parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn")
+    commands = main_parser.add_subparsers(dest="command", required=True)
 
-    summary = commands.add_parser("summary", help="print the layer table: output shapes, parameters, MACs")
+    summary = commands.add_parser("summary", help="print the layer table: windows, output shapes, parameters, MACs")
     summary.add_argument("--variant", default="paper", choices=VARIANTS)
     summary.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    summary.add_argument("--classes", type=positive(int, "--classes"), default=1000)
-    summary.add_argument("--input-size", type=positive(int, "--input-size"), default=None)
+    summary.add_argument("--classes", type=positive_int, default=None,
+                         help="default: 6 for mini (the built-in shapes, as train), 1000 otherwise")
+    summary.add_argument("--input-size", type=positive_int, default=None)
 
     train = commands.add_parser("train", help="train on the built-in shapes or --data (the paper's recipe)")
     train.add_argument("--data", help="a folder of class folders, a CIFAR-10 batches folder, or an .npz "
                                       "(default: the built-in shapes)")
     train.add_argument("--variant", default=None, choices=VARIANTS, help="default: mini, or --init's")
     train.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    train.add_argument("--input-size", type=positive(int, "--input-size"), default=None,
+    train.add_argument("--input-size", type=positive_int, default=None,
                        help="crop size (default: the variant's own: 227, 224, or 32 for mini)")
-    train.add_argument("--epochs", type=positive(int, "--epochs"), default=7)
-    train.add_argument("--batch-size", type=positive(int, "--batch-size"), default=None,
+    train.add_argument("--epochs", type=positive_int, default=7)
+    train.add_argument("--batch-size", type=positive_int, default=None,
                        help="default: 32 for mini, the paper's 128 otherwise")
-    train.add_argument("--lr", type=positive(float, "--lr"), default=None,
+    train.add_argument("--lr", type=positive_float, default=None,
                        help="initial learning rate; default: 0.02 for mini, the paper's 0.01 otherwise")
-    train.add_argument("--positive-bias", type=float, default=1.0,
+    train.add_argument("--positive-bias", type=number(float), default=1.0,
                        help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
-    train.add_argument("--patience", type=positive(int, "--patience"), default=2,
+    train.add_argument("--patience", type=positive_int, default=2,
                        help="epochs without a better validation error before the learning rate drops 10x")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=number(int), default=0)
     train.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, history and pictures")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one")
     train.add_argument("--ten-crop", action="store_true", help="evaluate the best model with 10 crops at the end")
     train.add_argument("--no-pca", action="store_true", help="turn PCA colour augmentation off")
-    train.add_argument("--train-images", type=positive(int, "--train-images"), default=7000,
+    train.add_argument("--train-images", type=positive_int, default=7000,
                        help="built-in data: training images")
-    train.add_argument("--val-images", type=positive(int, "--val-images"), default=1000,
+    train.add_argument("--val-images", type=positive_int, default=1000,
                        help="built-in data: validation images")
-    train.add_argument("--per-class", type=positive(int, "--per-class"), default=None,
+    train.add_argument("--per-class", type=positive_int, default=None,
                        help="--data: train on at most this many images per class")
     train.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tuning); the head "
                        "is replaced when the number of classes differs")
@@ -537,57 +677,74 @@ def main(argv=None):
     pretrain.add_argument("--data", help="images as for train (labels are ignored); default: the built-in shapes")
     pretrain.add_argument("--variant", default="mini", choices=VARIANTS)
     pretrain.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    pretrain.add_argument("--input-size", type=positive(int, "--input-size"), default=None)
-    pretrain.add_argument("--positive-bias", type=float, default=1.0)
+    pretrain.add_argument("--input-size", type=positive_int, default=None)
+    pretrain.add_argument("--positive-bias", type=number(float), default=1.0)
     pretrain.add_argument("--layers", type=lambda text: [n for n in text.split(",") if n], default=["conv1", "conv2"],
                           help="conv layers to pre-train, in order (default: conv1,conv2)")
-    pretrain.add_argument("--epochs", type=positive(int, "--epochs"), default=2, help="epochs per layer")
-    pretrain.add_argument("--lr", type=positive(float, "--lr"), default=0.01)
-    pretrain.add_argument("--batch-size", type=positive(int, "--batch-size"), default=32)
-    pretrain.add_argument("--seed", type=int, default=0)
-    pretrain.add_argument("--train-images", type=positive(int, "--train-images"), default=7000)
-    pretrain.add_argument("--val-images", type=positive(int, "--val-images"), default=1000)
+    pretrain.add_argument("--epochs", type=positive_int, default=2, help="epochs per layer")
+    pretrain.add_argument("--lr", type=positive_float, default=0.01)
+    pretrain.add_argument("--batch-size", type=positive_int, default=32)
+    pretrain.add_argument("--seed", type=number(int), default=0)
+    pretrain.add_argument("--train-images", type=positive_int, default=7000)
+    pretrain.add_argument("--val-images", type=positive_int, default=1000)
     pretrain.add_argument("--out", default="runs/pretrain", help="folder for pretrained.npz")
 
     import_ = commands.add_parser("import-weights", help="turn a state_dict (.pth or .npz) into a checkpoint")
     import_.add_argument("file", help="torchvision AlexNet state_dict (.pth needs torch; or an .npz with the same "
                                       "keys), or an .npz with tinycnn's names (conv1.weight, ...)")
     import_.add_argument("--variant", default="torchvision", choices=VARIANTS)
-    import_.add_argument("--input-size", type=positive(int, "--input-size"), default=None)
+    import_.add_argument("--input-size", type=positive_int, default=None)
     import_.add_argument("--classes", help="a text file with one class name per line")
     import_.add_argument("--out", required=True, help="the checkpoint to write (.npz)")
 
-    evaluate_ = commands.add_parser("evaluate", help="top-1/top-5 of a checkpoint")
+    evaluate_ = commands.add_parser("evaluate", help="top-1/top-5, per-class accuracy and a confusion matrix")
     evaluate_.add_argument("--checkpoint", required=True)
-    evaluate_.add_argument("--data", help="images to evaluate on (default: the run's validation set)")
+    evaluate_.add_argument("--data", help="images to evaluate on, matched to the checkpoint's classes by name "
+                                          "(default: the run's validation set)")
     evaluate_.add_argument("--ten-crop", action="store_true")
 
-    predict = commands.add_parser("predict", help="top-5 classes of images")
+    predict = commands.add_parser("predict", help="the most likely classes of images")
     predict.add_argument("--checkpoint", required=True)
-    predict.add_argument("images", nargs="+")
+    predict.add_argument("images", nargs="+", metavar="PATH", help="image files, or folders searched for them")
+    predict.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes to show (default: 5)")
+    predict.add_argument("--csv", metavar="FILE", help="also write the results to this CSV file")
     predict.add_argument("--ten-crop", action="store_true")
 
     bench = commands.add_parser("bench", help="speed and memory against OpenBLAS and PyTorch (benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")
+    return main_parser
 
-    args = parser.parse_args(argv)
-    if args.command == "bench":
-        try:
-            from benchmarks import bench as benchmark
-        except ImportError:
-            print("alexnet.py bench: benchmarks/ not found; run it from a checkout of tinycnn", file=sys.stderr)
-            return 2
-        return benchmark.main(["--quick"] if args.quick else [])
+
+COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
+            "predict": command_predict, "pretrain": command_pretrain, "import-weights": command_import_weights}
+
+
+def main(argv=None):
+    """Run one command. -> the exit code: 0, 2 for bad input (one line on stderr), 130 for Ctrl-C, 143 for
+    SIGTERM during training. Warnings print as plain lines on stderr, not in Python's warning format."""
+    prog = "alexnet.py"
     try:
-        {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
-         "predict": command_predict, "pretrain": command_pretrain,
-         "import-weights": command_import_weights}[args.command](args)
+        args = parser().parse_args(argv)
+        prog = f"alexnet.py {args.command}"
+        if args.command == "bench":
+            try:
+                from benchmarks import bench as benchmark
+            except ImportError:
+                print(f"{prog}: benchmarks/ not found; run it from a checkout of tinycnn", file=sys.stderr)
+                return 2
+            return benchmark.main(["--quick"] if args.quick else [])
+        with warnings.catch_warnings():              # Python's filters, seen afresh by each call of main
+            warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
+            COMMANDS[args.command](args)
     except (ValueError, OSError, TrainingDiverged) as error:
-        print(f"alexnet.py {args.command}: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
     except Interrupted as stop:
-        print(f"alexnet.py {args.command}: {stop}", file=sys.stderr)
+        print(f"{prog}: {stop}", file=sys.stderr)
         return 128 + stop.signum
+    except KeyboardInterrupt:                        # Ctrl-C outside a training step; files are written whole
+        print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
 
 

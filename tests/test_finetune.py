@@ -104,7 +104,7 @@ def test_multipliers_follow_patterns_and_later_entries_win():
     assert (p["fc8.weight"].decay_mult, p["conv3.bias"].decay_mult) == (1, 0)
     with pytest.raises(ValueError, match=r"--lr-mult: 'fc9' matches no parameter"):
         finetune.set_multipliers(model, "fc9=2", "lr_mult", "--lr-mult")
-    with pytest.raises(ValueError, match=r"--lr-mult: expected PATTERN=VALUE with a number >= 0, got 'fc8'"):
+    with pytest.raises(ValueError, match=r"--lr-mult: expected PATTERN=VALUE with a finite number >= 0, got 'fc8'"):
         finetune.set_multipliers(model, "fc8", "lr_mult", "--lr-mult")
     with pytest.raises(ValueError, match=r"--freeze: the model has no layer 'conv9'"):
         finetune.freeze(model, ["conv9"])

@@ -1,4 +1,6 @@
-"""Sequential.summary/profile reproduce the seed's AlexNet table (ALEXNET.md)."""
+"""Sequential.summary/profile reproduce the seed's AlexNet table (ALEXNET.md); `alexnet.py summary` shows it."""
+import re
+
 import numpy as np
 import pytest
 
@@ -47,8 +49,10 @@ def test_summary_is_a_keras_style_table_with_totals():
     model = tc.Sequential([tc.Conv2d(3, 4, 3), tc.ReLU(), tc.BatchNorm2d(4), tc.Flatten(), tc.Dense(4 * 6 * 6, 2)])
     text = model.summary((3, 8, 8), print_fn=None)
     lines = text.splitlines()
-    assert lines[1].split() == ["Layer", "(type)", "Output", "Shape", "Param", "#", "MACs"]
-    assert lines[3].split() == ["conv2d", "(Conv2d)", "(None,", "4,", "6,", "6)", "112", "3,888"]
+    assert lines[1].split() == ["Layer", "(type)", "Kernel", "Stride", "Pad", "Groups", "Output", "Shape", "Param",
+                                "#", "MACs"]
+    assert lines[3].split() == ["conv2d", "(Conv2d)", "3x3", "1", "0", "1", "(None,", "4,", "6,", "6)", "112", "3,888"]
+    assert lines[4].split() == ["re_lu", "(ReLU)", "(None,", "4,", "6,", "6)", "0", "0"]      # no window: blank
     assert lines[5].split()[:2] == ["batch_norm2d", "(BatchNorm2d)"]
     assert lines[5].split()[-2:] == ["16", "0"]                         # gamma, beta + 2 running statistics
     assert "Total params: 418" in text and "Trainable params: 410" in text and "Non-trainable params: 8" in text
@@ -102,3 +106,38 @@ def test_caffe_lrn_is_the_papers_formula_with_alpha_over_n_and_k_1():
     paper = alexnet.alexnet(variant="paper", rng=0)
     assert paper["conv2"].bias.data[0] == 1.0 and paper["conv3"].bias.data[0] == 0.0
     assert alexnet.alexnet(variant="paper", rng=0, positive_bias=0.1)["fc7"].bias.data[0] == np.float32(0.1)
+
+
+def summary_rows(capsys, *args):
+    """Run `alexnet.py summary ARGS` -> {layer name: the cells of its row}, and the whole text."""
+    assert alexnet.main(["summary", *args]) == 0
+    text = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()
+            if re.match(r"\w+ \(\w+\)", line) and not line.startswith("Layer (type)")}
+    return rows, text
+
+
+def test_summary_shows_each_layers_kernel_stride_padding_and_groups(capsys):
+    """With --groups 2 the table shows where the paper's two GPUs split: conv2, conv4, conv5 and both LRNs."""
+    rows, _ = summary_rows(capsys, "--variant", "paper", "--groups", "2")
+    assert rows["conv1"][:5] == ["(Conv2d)", "11x11", "4", "0", "1"]
+    assert rows["conv2"][:5] == ["(Conv2d)", "5x5", "1", "2", "2"]
+    assert rows["conv3"][:5] == ["(Conv2d)", "3x3", "1", "1", "1"]
+    assert [rows[name][4] for name in ("conv4", "conv5")] == ["2", "2"]
+    assert rows["pool1"][:4] == ["(MaxPool2d)", "3x3", "2", "0"] and rows["pool1"][4] == "(None,"
+    assert rows["norm1"][:2] == ["(LocalResponseNorm)", "2"]           # groups only: LRN has no spatial window
+    assert rows["fc6"][1] == "(None,"                                   # a dense layer has no window
+
+
+@pytest.mark.parametrize("variant", alexnet.VARIANTS)
+def test_summary_runs_for_every_variant_with_trains_default_classes(capsys, variant):
+    rows, text = summary_rows(capsys, "--variant", variant)
+    classes = 6 if variant == "mini" else 1000                         # mini: the built-in shapes, as in train
+    model = alexnet.alexnet(classes, variant, rng=0)
+    assert list(rows) == [name for name, _ in model.children()]
+    total = sum(p.size for p in model.parameters()) + sum(b.size for _, b in model.named_buffers())
+    assert f"Total params: {total:,}" in text
+    assert rows["fc8"][1:3] == ["(None,", f"{classes})"]
+    for name, layer in model.children():
+        if isinstance(layer, tc.Conv2d):
+            assert rows[name][1] == "{}x{}".format(*layer.kernel_size), name

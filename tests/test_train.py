@@ -1,6 +1,8 @@
 """Training, checkpoints and the command line, on tiny runs of the built-in data."""
+import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +14,8 @@ import pytest
 import alexnet
 import tinycnn as tc
 from tinycnn import checkpoint, data
-from tinycnn.train import Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
+from tinycnn.data import ten_crops
+from tinycnn.train import Interrupted, Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,7 +73,7 @@ def test_corrupt_and_mismatched_checkpoints_are_clear_errors(tmp_path):
     (tmp_path / "truncated.npz").write_bytes(blob[:len(blob) // 2])
     with pytest.raises(checkpoint.CheckpointError, match="truncated.npz: corrupt or truncated"):
         alexnet.load_checkpoint(str(tmp_path / "truncated.npz"))
-    with pytest.raises(checkpoint.CheckpointError, match="no such checkpoint"):
+    with pytest.raises(checkpoint.CheckpointError, match="missing.npz: no such file; expected a tinycnn checkpoint"):
         alexnet.load_checkpoint(str(tmp_path / "missing.npz"))
     other = alexnet.alexnet(num_classes=3, variant="mini", rng=0, input_size=32)
     entries, _ = checkpoint.read(str(tmp_path / "last.npz"))
@@ -87,14 +90,20 @@ def test_training_writes_history_last_and_best_and_the_loss_falls(tmp_path):
     assert [h["epoch"] for h in json.loads((tmp_path / "history.json").read_text())] == [1, 2, 3]
 
 
-def test_ten_crop_evaluation_averages_ten_views():
-    train, val = data.builtin(12, 12, 36, seed=0)
-    model = alexnet.alexnet(num_classes=6, variant="mini", rng=0, input_size=32)
-    pre = data.Preprocess.fit(train.images, 1 / 255)
-    single = evaluate(model, val, pre, 32)
-    ten = evaluate(model, val, pre, 32, ten_crop=True)
-    assert 0 <= ten["top1"] <= 1 and ten["loss"] != single["loss"]
-    assert ten["top5"] >= ten["top1"]
+def test_ten_crop_prediction_is_the_mean_of_the_ten_views_softmaxes():
+    """A linear model on the pixels sees every crop and mirror differently, so averaging shows in the output."""
+    images = np.random.default_rng(0).integers(0, 256, (3, 10, 10, 3), dtype=np.uint8)
+    model = tc.Sequential({"flatten": tc.Flatten(), "fc": tc.Dense(3 * 8 * 8, 4, rng=0, weight_std=0.5)})
+    pre = data.Preprocess.fit(images, 1 / 255)
+    views = ten_crops(pre(images), 8).astype(np.float64)                    # (10, N, 3, 8, 8)
+    logits = views.reshape(10, 3, -1) @ model["fc"].weight.data.T.astype(np.float64) + model["fc"].bias.data
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)  # (10, N, 4), one per view
+    assert np.ptp(softmax, axis=0).max() > 0.05                           # the views disagree
+    np.testing.assert_allclose(predict_probs(model, images, pre, 8, ten_crop=True), softmax.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(predict_probs(model, images, pre, 8), softmax[4], rtol=1e-5)   # the centre crop
+    val = data.ImageSet(images, np.array([0, 1, 2]), ["a", "b", "c", "d"])
+    assert evaluate(model, val, pre, 8, ten_crop=True)["loss"] == pytest.approx(
+        -np.log(softmax.mean(axis=0)[[0, 1, 2], [0, 1, 2]]).mean(), rel=1e-5)
 
 
 def run_cli(*args, cwd=ROOT):
@@ -143,8 +152,8 @@ def bad_input_gets_one_line_errors(tmp_path, out):
     checkpoint_ = ["--checkpoint", str(out / "best.npz")]
     for args, message in [
         (["evaluate", "--checkpoint", str(tmp_path / "truncated.npz")], "truncated.npz: corrupt or truncated"),
-        (["evaluate", *checkpoint_, "--data", str(tmp_path / "pets")], "classes ['cats', 'dogs'] do not match"),
-        (["predict", *checkpoint_, str(tmp_path / "nan.npz")], "nan.npz: not a readable image"),
+        (["evaluate", *checkpoint_, "--data", str(tmp_path / "pets")],
+         "classes ['cats', 'dogs'] are not among the checkpoint's 6 classes"),
         (["train", "--resume", "--out", str(out), "--variant", "caffe"],
          "last.npz: was written for variant='mini', groups=1, input_size=32; this run asks for "
          "variant='caffe', groups=2, input_size=227"),
@@ -152,21 +161,23 @@ def bad_input_gets_one_line_errors(tmp_path, out):
         (["train", "--data", str(tmp_path / "empty")], "empty: expected one sub-folder per class, found no sub-folders"),
         (["train", "--data", str(tmp_path / "no-images")], "cats: class folder has no readable images"),
     ]:
-        done = run_cli(*args)
+        done = run_cli(*args, *(["--out", str(tmp_path / "new-run")] if args[0] == "train" and "--out" not in args
+                                else []))
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--lr", "0"], "--lr must be > 0"),
-    (["train", "--batch-size", "0"], "--batch-size must be > 0"),
+    (["train", "--lr", "0"], "argument --lr: expected a finite number > 0, got 0"),
+    (["train", "--batch-size", "0"], "argument --batch-size: expected a whole number > 0, got 0"),
     (["train", "--variant", "vgg"], "invalid choice: 'vgg'"),
-    (["train", "--data", "/no/such/folder"], "/no/such/folder: no such file or folder"),
-    (["evaluate", "--checkpoint", "/no/such.npz"], "/no/such.npz: no such checkpoint file"),
-    (["train", "--epochs", "0"], "--epochs must be > 0"),
-    (["train", "--epochs", "two"], "argument --epochs: invalid parse value: 'two'"),
+    (["train", "--data", "/no/such/folder", "--out", "/no/such/run"], "/no/such/folder: no such file or folder"),
+    (["evaluate", "--checkpoint", "/no/such.npz"], "/no/such.npz: no such file; expected a tinycnn checkpoint"),
+    (["train", "--epochs", "0"], "argument --epochs: expected a whole number > 0, got 0"),
+    (["train", "--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
     (["summary", "--groups", "3"], "argument --groups: invalid choice: 3"),
-    (["predict", "--checkpoint", os.path.join(ROOT, "README.md"), "x.png"], "README.md: not a checkpoint (expected an .npz"),
+    (["predict", "--checkpoint", os.path.join(ROOT, "README.md"), "x.png"],
+     "README.md: not an .npz archive (it is not a zip file); expected a tinycnn checkpoint"),
 ])
 def test_command_line_errors_are_one_line_without_traceback(args, message):
     done = run_cli(*args)
@@ -219,22 +230,30 @@ def test_resume_after_one_epoch_equals_two_epochs_straight(tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_training_saves_a_checkpoint_that_resumes_exactly(tmp_path, signum):
-    """The signal lands during epoch 2 (or later); --resume must then finish with the very weights that an
+    """The signal lands during epoch 2, just after epoch 1's files and pictures are written (or, on a slow
+    machine, later); --resume must then say where it starts and finish with the very weights that an
     uninterrupted run of 4 epochs gives."""
     args = ["--epochs", "4", "--train-images", "160", "--val-images", "24", "--batch-size", "16"]
+    cut = tmp_path / "cut"
     process = subprocess.Popen([sys.executable, "-u", os.path.join(ROOT, "alexnet.py"), "train", *args,
-                                "--out", str(tmp_path / "cut")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=ROOT)
+                                "--out", str(cut)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     for line in process.stdout:
         if line.startswith("epoch 1/4"):
-            process.send_signal(signum)
             break
+    last_file = "conv1_filters.png" if importlib.util.find_spec("matplotlib") else "history.json"
+    while not (cut / last_file).exists() and process.poll() is None:   # epoch 1 is wholly written
+        time.sleep(0.01)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 128 + signum, stderr
-    assert f"interrupted by {signal.Signals(signum).name} at epoch" in stderr and "Traceback" not in stderr
-    assert len(stderr.strip().splitlines()) == 1
-    resumed = run_cli("train", *args, "--out", str(tmp_path / "cut"), "--resume")
+    stopped = re.fullmatch(rf"alexnet.py train: interrupted by {signal.Signals(signum).name} "
+                           rf"(at epoch (\d+), step (\d+)|after epoch (\d+)); saved {cut}/last.npz, continue with "
+                           rf"--resume\n", stderr)
+    assert stopped, stderr
+    resumed = run_cli("train", *args, "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    where = stopped[1] + " of 10" if stopped[2] else stopped[1]
+    assert resumed.stdout.startswith(f"resumed {cut}/last.npz {where}\n"), resumed.stdout
     straight = run_cli("train", *args, "--out", str(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr
     a = np.load(tmp_path / "cut" / "last.npz", allow_pickle=False)
@@ -242,6 +261,22 @@ def test_a_signal_mid_training_saves_a_checkpoint_that_resumes_exactly(tmp_path,
     for key in b.files:
         if key.startswith(("param/", "velocity/", "buffer/")):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_signal_after_an_epochs_last_step_stops_at_the_end_of_that_epoch(tmp_path):
+    """Ctrl-C while the epoch's checkpoint or pictures are written: the epoch is kept, and no new one begins
+    (at the end of the last epoch the signal would otherwise be lost)."""
+    trainer = small_run(tmp_path, epochs=0)
+    epochs = []
+
+    def signal_arrives(trainer):
+        epochs.append(trainer.epoch)
+        trainer._on_signal(signal.SIGINT, None)
+
+    with pytest.raises(Interrupted, match=rf"interrupted by SIGINT after epoch 1; saved {tmp_path}/last.npz"):
+        trainer.fit(2, log=lambda line: None, after_epoch=signal_arrives)
+    assert epochs == [1]
+    assert checkpoint.read(str(tmp_path / "last.npz"), meta_only=True)[1]["epoch"] == 1
 
 
 def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -256,14 +291,23 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint
             np.testing.assert_array_equal(after[key], value, err_msg=key)
 
 
-def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
+def test_non_finite_weights_or_a_failed_write_leave_the_checkpoint_and_the_folder_as_they_were(tmp_path, monkeypatch):
     trainer = small_run(tmp_path, epochs=1)
-    before = (tmp_path / "last.npz").read_bytes()
+    before, listing = (tmp_path / "last.npz").read_bytes(), sorted(os.listdir(tmp_path))
     trainer.model["fc8"].weight.data[0, 0] = np.nan
     with pytest.raises(checkpoint.CheckpointError, match="refusing to save param/fc8.weight, it holds NaN or inf"):
         trainer.save(str(tmp_path / "last.npz"))
+    trainer.model["fc8"].weight.data[0, 0] = 0
+
+    def disk_full(file, **entries):                                     # a write that fails half-way
+        file.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.np, "savez", disk_full)                # numpy.savez, for this test
+    with pytest.raises(OSError, match="No space left"):
+        trainer.save(str(tmp_path / "last.npz"))
     assert (tmp_path / "last.npz").read_bytes() == before
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
+    assert sorted(os.listdir(tmp_path)) == listing                      # no temporary file left behind
 
 
 def test_the_same_seed_gives_bit_identical_weights(tmp_path):

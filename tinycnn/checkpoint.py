@@ -8,9 +8,11 @@ Layout of the archive (every entry a plain array, so np.load(..., allow_pickle=F
     meta               a JSON string: model configuration, class names, epoch, RNG states, history, ...
 
 Writes go to a temporary file in the same folder that is then renamed over the target, so a crash or a kill
-mid-write leaves the previous checkpoint intact. The temporary file is named after the target and the writer's
-process id (.last.npz.1234.tmp); the next save removes those left behind by writers that no longer run.
+mid-write leaves the previous checkpoint intact (atomic_open; every file a run writes goes through it). The
+temporary file is named after the target and the writer's process id (.last.npz.1234.tmp); the next write
+removes those left behind by writers that no longer run.
 """
+import contextlib
 import glob
 import json
 import os
@@ -33,13 +35,24 @@ def save(path, model, meta, optimizer=None, arrays=None):
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise CheckpointError(f"{path}: refusing to save {key}, it holds NaN or inf")
     entries["meta"] = np.array(json.dumps(meta))
+    with atomic_open(path) as f:
+        np.savez(f, **entries)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb", **kwargs):
+    """Open a temporary file beside `path` for writing; when the block ends, rename it over `path`.
+
+    Readers see the old file or the new one, never half of one: an error, Ctrl-C or a kill mid-write leaves
+    the old file as it was (the temporary file is removed, or after a kill, by the next write).
+    """
     folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     remove_dead_writers_files(folder, name)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **entries)
+        with open(tmp, mode, **kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -47,6 +60,40 @@ def save(path, model, meta, optimizer=None, arrays=None):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def check_writable_folder(path, flag):
+    """Raise ValueError naming `flag` unless `path` is a folder this process can write in, or can create.
+
+    Called before any data is loaded, so a bad --out is not found after an epoch of training.
+    """
+    problem = _folder_problem(path)
+    if problem:
+        raise ValueError(f"{flag} {path}: {problem}")
+
+
+def check_writable_file(path, flag):
+    """Raise ValueError naming `flag` unless a file can be written at `path` (its folder is created if missing)."""
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: is a folder; expected a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    problem = _folder_problem(folder)
+    if problem:
+        raise ValueError(f"{flag} {path}: cannot be written, its folder {folder} {problem}")
+
+
+def _folder_problem(folder):
+    """Why files cannot be written in `folder` (created if missing), or None."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return "is a file; expected a folder"
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"cannot be created, {existing} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot be written, no permission to write in {existing}"
+    return None
 
 
 def remove_dead_writers_files(folder, name):
@@ -70,33 +117,47 @@ def process_is_running(pid):
     return True
 
 
+def read_npz(path, keys=None, expected="an .npz archive of arrays"):
+    """-> {name: array} from an .npz file (only `keys`, if given). Never unpickles: a file holding objects is
+    refused. Every error is a ValueError that names the file, says what is wrong and what was `expected`."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file; expected {expected}") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror}); expected {expected}") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{path}: is a single .npy array, not an .npz archive; expected {expected}")
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):        # every .npz is a zip archive
+        raise ValueError(f"{path}: not an .npz archive (it is not a zip file); expected {expected}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files if keys is None or key in keys}
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "Object arrays" in str(error):
+            raise ValueError(f"{path}: refusing to load pickled objects; expected {expected}, which holds only "
+                             f"plain arrays") from None
+        raise ValueError(f"{path}: not a readable .npz archive ({error})") from None
+    except Exception as error:           # zip and format errors from a truncated or corrupt file
+        raise ValueError(f"{path}: corrupt or truncated .npz archive ({type(error).__name__}: {error})") from None
+
+
 def read(path, meta_only=False):
     """-> (entries: dict name -> array, meta: dict). Never unpickles: a file holding objects is refused.
 
     meta_only: read only the JSON description (entries is then empty), which is quick for any model size.
     """
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
-    if magic != b"PK\x03\x04":                          # every .npz is a zip archive
-        raise CheckpointError(f"{path}: not a checkpoint (expected an .npz archive written by tinycnn)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            entries = {key: archive[key] for key in archive.files if key == "meta" or not meta_only}
-        meta = json.loads(str(entries.pop("meta")))
-    except KeyError:
-        raise CheckpointError(f"{path}: not a tinycnn checkpoint (no 'meta' entry)") from None
+        entries = read_npz(path, keys=("meta",) if meta_only else None, expected="a tinycnn checkpoint")
     except ValueError as error:
-        if "allow_pickle" in str(error) or "Object arrays" in str(error):
-            raise CheckpointError(f"{path}: refusing to load pickled objects; a tinycnn checkpoint holds only "
-                                  f"plain arrays") from None
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
-    except Exception as error:           # zip and format errors from a truncated or corrupt file
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(error).__name__}: {error})") from None
+        raise CheckpointError(str(error)) from None
+    if "meta" not in entries:
+        raise CheckpointError(f"{path}: not a tinycnn checkpoint (no 'meta' entry)")
+    try:
+        meta = json.loads(str(entries.pop("meta")))
+    except ValueError as error:
+        raise CheckpointError(f"{path}: not a tinycnn checkpoint (its 'meta' entry is not JSON: {error})") from None
     return entries, meta
 
 

@@ -9,11 +9,12 @@ a far better start than random weights. The usual recipe:
        faster than the rest (set_multipliers, like Caffe's lr_mult).
 """
 import fnmatch
+import math
 import os
 
 import numpy as np
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, read_npz
 
 
 def head_name(model):
@@ -76,8 +77,8 @@ def set_multipliers(model, spec, attribute, flag):
             value = float(value)
         except ValueError:
             value = -1.0
-        if value < 0:
-            raise ValueError(f"{flag}: expected PATTERN=VALUE with a number >= 0, got {item!r}")
+        if not (0 <= value < math.inf):                  # also refuses nan, which compares false to everything
+            raise ValueError(f"{flag}: expected PATTERN=VALUE with a finite number >= 0, got {item!r}")
         matches = [p for n, p in named if fnmatch.fnmatchcase(n, pattern) or n.startswith(pattern + ".")]
         if not matches:
             raise ValueError(f"{flag}: {pattern!r} matches no parameter; parameters are named like "
@@ -108,13 +109,7 @@ def read_state_dict(path):
         if not isinstance(state, dict):
             raise ValueError(f"{path}: expected a state_dict (a dict of tensors), got {type(state).__name__}")
         return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except ValueError:
-        raise ValueError(f"{path}: refusing to load pickled objects; expected plain arrays") from None
-    except Exception as error:
-        raise ValueError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
+    return read_npz(path, expected="a state_dict saved as an .npz of plain arrays (or a .pth)")
 
 
 def load_state_dict(model, state, source, rename=None):

@@ -47,6 +47,19 @@ class Concat(Layer):
         return np.split(dy, splits, axis=1)
 
 
+# The window of a layer as summary() shows it: profile key -> the layer's attribute (Conv2d, ConvTranspose2d and
+# MaxPool2d have all but groups; LocalResponseNorm has groups, its per-GPU split, and no spatial window).
+WINDOW = {"kernel": "kernel_size", "stride": "stride", "padding": "padding", "groups": "groups"}
+
+
+def _size(value, kernel=False):
+    """(11, 11) -> "11x11" for a kernel, "11" for a stride or padding; (2, 1) -> "2x1"; None -> ""."""
+    if value is None:
+        return ""
+    a, b = (value, value) if np.isscalar(value) else value
+    return f"{a}x{b}" if kernel or a != b else str(a)
+
+
 class Network(Layer):
     """A named DAG of layers: each node is (name, layer, inputs), listed so that inputs come first.
 
@@ -152,7 +165,8 @@ class Network(Layer):
         return sum(row["macs"] for row in self.profile(input_shape))
 
     def profile(self, input_shape):
-        """One dict per leaf layer: name, kind, output_shape, params, trainable_params, macs (per example).
+        """One dict per leaf layer: name, kind, output_shape, params, trainable_params, macs (per example), and
+        the layer's window: kernel, stride, padding (pairs) and groups, each None where the layer has none.
 
         input_shape excludes the batch axis, e.g. (3, 227, 227). params counts trainable parameters and
         buffers (BatchNorm's running statistics), as Keras' "Param #" does.
@@ -164,8 +178,10 @@ class Network(Layer):
                 continue
             trainable = sum(p.size for p in layer.parameters())
             buffers = sum(b.size for _, b in layer.named_buffers())
+            window = {key: getattr(layer, attribute, None) for key, attribute in WINDOW.items()}
             rows.append(dict(name=name, kind=type(layer).__name__, output_shape=out_shape,
-                             params=trainable + buffers, trainable_params=trainable, macs=layer.macs(in_shape)))
+                             params=trainable + buffers, trainable_params=trainable, macs=layer.macs(in_shape),
+                             **window))
         return rows
 
     def summary(self, input_shape, print_fn=print):
@@ -173,14 +189,15 @@ class Network(Layer):
         rows = self.profile(input_shape)
         params = self.parameters()
         itemsize = params[0].data.itemsize if params else np.dtype(np.float32).itemsize
-        table = [(f"{r['name']} ({r['kind']})", str((None,) + tuple(r["output_shape"])),
-                  f"{r['params']:,}", f"{r['macs']:,}") for r in rows]
-        head = ("Layer (type)", "Output Shape", "Param #", "MACs")
-        widths = [max(len(line[i]) for line in table + [head]) + 2 for i in range(4)]
+        table = [(f"{r['name']} ({r['kind']})", _size(r["kernel"], kernel=True), _size(r["stride"]),
+                  _size(r["padding"]), "" if r["groups"] is None else str(r["groups"]),
+                  str((None,) + tuple(r["output_shape"])), f"{r['params']:,}", f"{r['macs']:,}") for r in rows]
+        head = ("Layer (type)", "Kernel", "Stride", "Pad", "Groups", "Output Shape", "Param #", "MACs")
+        widths = [max(len(line[i]) for line in table + [head]) + 2 for i in range(len(head))]
 
-        def fmt(line):
-            return (line[0].ljust(widths[0]) + line[1].ljust(widths[1]) + line[2].rjust(widths[2])
-                    + line[3].rjust(widths[3]))
+        def fmt(line):           # text columns to the left, numbers to the right
+            return "".join(cell.rjust(width) if i >= 6 else cell.ljust(width)
+                           for i, (cell, width) in enumerate(zip(line, widths)))
 
         rule = "=" * sum(widths)
         total = sum(r["params"] for r in rows)

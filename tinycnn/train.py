@@ -23,9 +23,9 @@ class TrainingDiverged(RuntimeError):
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived: the step in progress was finished and a resumable checkpoint saved."""
 
-    def __init__(self, signum, path, epoch, step):
-        super().__init__(f"interrupted by {signal.Signals(signum).name} at epoch {epoch}, step {step}; saved "
-                         f"{path}, continue with --resume")
+    def __init__(self, signum, path, epoch, step=None):
+        where = f"after epoch {epoch}" if step is None else f"at epoch {epoch}, step {step}"
+        super().__init__(f"interrupted by {signal.Signals(signum).name} {where}; saved {path}, continue with --resume")
         self.signum = signum
 
 
@@ -77,23 +77,76 @@ def predict_probs(model, images, preprocess, size, batch_size=100, ten_crop=Fals
     return np.concatenate(out)
 
 
+def scores(probs, labels):
+    """-> dict(loss, top1, top5) of softmax outputs (N, classes): the mean cross-entropy and the accuracies."""
+    picked = probs[np.arange(len(labels)), labels]
+    return dict(loss=float(-np.mean(np.log(np.maximum(picked, 1e-12)))),
+                top1=top_k_correct(probs, labels, 1) / len(labels),
+                top5=top_k_correct(probs, labels, 5) / len(labels))
+
+
 def evaluate(model, data, preprocess, size, batch_size=100, ten_crop=False):
     """-> dict(loss, top1, top5) on an ImageSet: the mean cross-entropy of the (averaged) softmax, accuracies."""
-    probs = predict_probs(model, data.images, preprocess, size, batch_size, ten_crop)
-    picked = probs[np.arange(len(data)), data.labels]
-    return dict(loss=float(-np.mean(np.log(np.maximum(picked, 1e-12)))),
-                top1=top_k_correct(probs, data.labels, 1) / len(data),
-                top5=top_k_correct(probs, data.labels, 5) / len(data))
+    return scores(predict_probs(model, data.images, preprocess, size, batch_size, ten_crop), data.labels)
 
 
-def check_resumable(path, config):
-    """Raise CheckpointError unless the checkpoint at path was written for this config (the keys given)."""
-    written_for = checkpoint.read(path, meta_only=True)[1].get("config") or {}
+def confusion_matrix(predicted, labels, num_classes):
+    """counts[t, p]: how many images of true class t were predicted as class p. -> int64 (classes, classes)."""
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
+
+
+# The data flags of a run (meta["data"]), with the flag that sets each; which ones matter depends on the source.
+DATA_FLAGS = {"path": "--data", "seed": "--seed", "train_images": "--train-images", "val_images": "--val-images",
+              "per_class": "--per-class"}
+
+
+def data_differences(stored, given):
+    """The keys of two data descriptions (meta["data"]) that give different images -> list of keys."""
+    relevant = ("path", "seed", "per_class") if given["path"] else ("path", "seed", "train_images", "val_images")
+
+    def same(key):
+        a, b = stored.get(key), given.get(key)
+        if key == "path" and a is not None and b is not None:
+            return os.path.realpath(a) == os.path.realpath(b)
+        return a == b
+
+    return [key for key in relevant if not same(key)]
+
+
+def describe_data(info, keys):
+    """The flags that chose a run's images, e.g. "--data /photos, --seed 0"."""
+    return ", ".join("no --data (the built-in shapes)" if key == "path" and info.get(key) is None
+                     else f"{DATA_FLAGS[key]} {info.get(key)}" for key in keys)
+
+
+def check_resumable(path, config, data_info=None, classes=None):
+    """Raise CheckpointError unless the checkpoint at path was written for this config (the keys given), and,
+    when given, for this data (data_info: --data and the flags that choose its images) and these class names.
+    -> the checkpoint's meta."""
+    meta = checkpoint.read(path, meta_only=True)[1]
+    written_for = meta.get("config") or {}
     differ = [key for key in config if written_for.get(key) != config[key]]
-    if differ:
+
+    def refuse_config(keys):
         raise checkpoint.CheckpointError(
-            f"{path}: was written for " + ", ".join(f"{k}={written_for.get(k)!r}" for k in differ)
-            + "; this run asks for " + ", ".join(f"{k}={config[k]!r}" for k in differ))
+            f"{path}: was written for " + ", ".join(f"{k}={written_for.get(k)!r}" for k in keys)
+            + "; this run asks for " + ", ".join(f"{k}={config[k]!r}" for k in keys))
+
+    if set(differ) - {"num_classes"}:            # other classes are told apart by name below
+        refuse_config(differ)
+    start_again = "resume with the run's own data, or start a new run with another --out"
+    changed = data_differences(meta["data"], data_info) if data_info and meta.get("data") else []
+    if changed:
+        raise checkpoint.CheckpointError(f"{path}: the run was trained with {describe_data(meta['data'], changed)}; "
+                                         f"this run asks for {describe_data(data_info, changed)}; {start_again}")
+    if classes is not None and meta.get("classes") != list(classes):
+        raise checkpoint.CheckpointError(f"{path}: the run was trained on classes {meta.get('classes')}, the data "
+                                         f"now has {list(classes)}; {start_again}")
+    if differ:
+        refuse_config(differ)
+    return meta
 
 
 class Trainer:
@@ -170,9 +223,10 @@ class Trainer:
         self._signal = signum
 
     # -- the loop ---------------------------------------------------------------------------------------------
-    def fit(self, epochs, log=print):
+    def fit(self, epochs, log=print, after_epoch=None):
         """Train until `epochs` epochs are done in all (counting those before a resume).
 
+        after_epoch(trainer): called when an epoch's files are written (the command line draws its pictures).
         SIGINT (Ctrl-C) or SIGTERM lets the current step finish, saves a resumable last.npz and raises
         Interrupted; a second signal stops at once.
         """
@@ -180,13 +234,13 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self._fit(epochs, log)
+            self._fit(epochs, log, after_epoch)
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
         return self.history
 
-    def _fit(self, epochs, log):
+    def _fit(self, epochs, log, after_epoch):
         while self.epoch < epochs:
             lr = self.optimizer.lr
             record = self.train_epoch()
@@ -198,14 +252,19 @@ class Trainer:
             improved = 1 - record["val_top1"] < self.plateau.best
             if self.plateau.step(1 - record["val_top1"]):
                 self.optimizer.lr = lr / 10
+            top5 = f"top-5 {record['val_top5']:.3f}  " if len(self.train.classes) > 5 else ""   # else always 1
             log(f"epoch {self.epoch}/{epochs}  train loss {record['train_loss']:.4f} top-1 "
-                f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f} "
-                f"top-5 {record['val_top5']:.3f}  lr {lr:g}  {record['images_per_s']:.0f} img/s")
+                f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f}  "
+                f"{top5}lr {lr:g}  {record['images_per_s']:.0f} img/s")
             self.save(os.path.join(self.out_dir, "last.npz"))
             if improved:
                 self.save(os.path.join(self.out_dir, "best.npz"))
-            with open(os.path.join(self.out_dir, "history.json"), "w") as f:
+            with checkpoint.atomic_open(os.path.join(self.out_dir, "history.json"), "w") as f:
                 json.dump(self.history, f, indent=1)
+            if after_epoch is not None:
+                after_epoch(self)
+            if self._signal is not None:         # it came after the epoch's last step: last.npz holds the epoch
+                raise Interrupted(self._signal, os.path.join(self.out_dir, "last.npz"), self.epoch)
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def save(self, path):
@@ -221,8 +280,10 @@ class Trainer:
         checkpoint.save(path, self.model, meta, self.optimizer, arrays=arrays)
 
     def resume(self, path):
-        """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams."""
-        check_resumable(path, self.config)
+        """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams.
+
+        A checkpoint of another model, other data or other classes is refused (CheckpointError)."""
+        check_resumable(path, self.config, self.data_info, self.train.classes)
         entries, meta = checkpoint.read(path)
         checkpoint.restore(path, self.model, entries, self.optimizer)
         self.epoch, self.history, self.optimizer.lr = meta["epoch"], meta["history"], meta["lr"]

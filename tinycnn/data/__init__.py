@@ -4,11 +4,12 @@ import os
 import numpy as np
 
 from .augment import Preprocess, centre_crop, pca_colour, random_crop_flip, ten_crops
-from .images import ImageSet, load_cifar, load_folder, load_npz, natural_key
+from .images import ImageSet, image_files, is_cifar, load_cifar, load_folder, natural_key, read_image
+from .npz import load_npz
 from .synthetic import CLASSES as SHAPE_CLASSES, make_shapes
 
 __all__ = ["ImageSet", "Preprocess", "builtin", "load", "split", "per_class", "make_shapes", "SHAPE_CLASSES",
-           "random_crop_flip", "pca_colour", "centre_crop", "ten_crops", "natural_key"]
+           "random_crop_flip", "pca_colour", "centre_crop", "ten_crops", "natural_key", "read_image", "image_files"]
 
 
 def builtin(n_train, n_val, size, seed=0):
@@ -43,6 +44,7 @@ def load(path, size, val_fraction=0.2, rng=None):
     """Read `path` (a class-folder tree, a CIFAR-10 python-batches folder, or an .npz) -> (train, val).
 
     CIFAR-10's test_batch is its validation set; otherwise `val_fraction` of each class is held out.
+    A set with fewer than two classes is refused: a classifier of one class is always right.
     """
     rng = np.random.default_rng(rng)
     if not os.path.exists(path):
@@ -50,12 +52,16 @@ def load(path, size, val_fraction=0.2, rng=None):
     if os.path.isfile(path):
         if not path.endswith(".npz"):
             raise ValueError(f"{path}: expected a folder of class folders, a CIFAR-10 folder, or an .npz file")
-        return split(load_npz(path, size), val_fraction, rng)
-    from .images import is_cifar
-    if is_cifar(path):
+        data = load_npz(path, size)
+    elif is_cifar(path):
         train, val = load_cifar(path, size)
         return (train, val) if val is not None else split(train, val_fraction, rng)
-    data = load_folder(path, size)
+    else:
+        data = load_folder(path, size)
+    present = np.unique(data.labels)
+    if len(present) < 2:
+        raise ValueError(f"{path}: holds images of one class only ({data.classes[present[0]]!r}); expected at "
+                         f"least two classes")
     train, val = split(data, val_fraction, rng)
     train.skipped = data.skipped
     return train, val

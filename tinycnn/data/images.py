@@ -1,7 +1,8 @@
-"""Reading image sets from disk: a folder of class folders, CIFAR-10 python batches, or an .npz file.
+"""Reading images from disk: one image file (read_image), a folder of class folders, CIFAR-10 python batches.
 
-Every loader returns uint8 images (N, S, S, 3), each resized so its short side is S and centre-cropped to
-S x S (section 2 of the paper: short side 256, centre crop 256), with integer labels and the class names.
+Every loader (and npz.load_npz) returns uint8 images (N, S, S, 3), each resized so its short side is S and
+centre-cropped to S x S (section 2 of the paper: short side 256, centre crop 256), with integer labels and the
+class names.
 """
 import os
 import pickle
@@ -9,8 +10,6 @@ import re
 import warnings
 
 import numpy as np
-
-from ..layers.base import check_finite
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -33,8 +32,27 @@ def natural_key(name):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def eight_bit_rgb(image, source="image"):
+    """A PIL image -> an 8-bit RGB PIL image that looks the same.
+
+    16-bit images (modes I;16*) are scaled by 255/65535; 32-bit integer images (mode I) the same way when their
+    values fit in 16 bits (Pillow opens some 16-bit files as I), by 255/(2^31 - 1) otherwise. Without this,
+    Pillow's convert("RGB") clips every value above 255 and the picture turns white.
+    """
+    from PIL import Image
+    if image.mode == "F":
+        raise ValueError(f"{source}: holds floating-point pixels (mode F); expected 8-, 16- or 32-bit integers")
+    if image.mode.startswith("I"):
+        values = np.asarray(image).astype(np.float64)
+        if values.size and values.min() < 0:
+            raise ValueError(f"{source}: holds negative pixel values (down to {values.min():g}); expected 0 or more")
+        full = 65535 if image.mode.startswith("I;16") or values.max(initial=0) <= 65535 else 2**31 - 1
+        image = Image.fromarray(np.round(values * (255 / full)).astype(np.uint8))
+    return image.convert("RGB")
+
+
 def square(image, size):
-    """A PIL image -> uint8 (size, size, 3): short side resized to `size`, then the centre square."""
+    """An 8-bit PIL image -> uint8 (size, size, 3): short side resized to `size`, then the centre square."""
     from PIL import Image
     image = image.convert("RGB")
     w, h = image.size
@@ -45,6 +63,22 @@ def square(image, size):
     return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
+def read_image(path, size):
+    """The one way tinycnn reads an image file (train, evaluate and predict): -> uint8 (size, size, 3).
+
+    The picture comes upright: the EXIF orientation tag is applied (a phone stores a portrait photo sideways and
+    says so in the tag). Raises ValueError naming the file when it cannot be read or made 8-bit RGB.
+    """
+    from PIL import Image, ImageOps
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)           # a decoded copy, turned as the tag says
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:  # Pillow's, for
+        reason = getattr(error, "strerror", None) or str(error).replace(f" {str(path)!r}", "")   # a bad file
+        raise ValueError(f"{path}: not a readable image ({reason})") from None
+    return square(eight_bit_rgb(image, path), size)
+
+
 def resize_array(images, size):
     """uint8 (N, H, W, 3) -> (N, size, size, 3), through `square` unless already that size."""
     if images.shape[1:3] == (size, size):
@@ -53,29 +87,45 @@ def resize_array(images, size):
     return np.stack([square(Image.fromarray(image), size) for image in images])
 
 
+def visible(names):
+    """Names that do not start with '.': .ipynb_checkpoints, .DS_Store and macOS's ._photo.jpg are not data."""
+    return [name for name in names if not name.startswith(".")]
+
+
+def image_files(path):
+    """Image files under a folder, recursively, in natural order (hidden files and folders left out)."""
+    found = []
+    for folder, folders, files in os.walk(path):
+        folders[:] = sorted(visible(folders), key=natural_key)          # os.walk descends in this order
+        found += [os.path.join(folder, f) for f in sorted(visible(files), key=natural_key)
+                  if f.lower().endswith(IMAGE_SUFFIXES)]
+    return found
+
+
 def load_folder(path, size):
     """path/<class>/<image>: one sub-folder per class, classes in natural order ("2" before "10").
 
-    Files that Pillow cannot read are skipped and listed in ImageSet.skipped (with a warning), so one bad
-    photo does not stop a run; a class left with no readable image is an error.
+    Folders and files whose names start with '.' are left out. Files that cannot be read are skipped and listed
+    in ImageSet.skipped (with a warning each), so one bad photo does not stop a run; a class left with no
+    readable image is an error.
     """
-    from PIL import Image, UnidentifiedImageError
-    classes = sorted((d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))), key=natural_key)
+    classes = sorted((d for d in visible(os.listdir(path)) if os.path.isdir(os.path.join(path, d))),
+                     key=natural_key)
     if not classes:
         raise ValueError(f"{path}: expected one sub-folder per class, found no sub-folders")
     images, labels, skipped = [], [], []
     for label, name in enumerate(classes):
         folder = os.path.join(path, name)
-        files = sorted((f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES)), key=natural_key)
+        files = sorted((f for f in visible(os.listdir(folder)) if f.lower().endswith(IMAGE_SUFFIXES)),
+                       key=natural_key)
         before = len(images)
         for file in files:
             try:
-                with Image.open(os.path.join(folder, file)) as image:
-                    images.append(square(image, size))
+                images.append(read_image(os.path.join(folder, file), size))
                 labels.append(label)
-            except (OSError, UnidentifiedImageError, ValueError) as error:
+            except ValueError as error:
                 skipped.append(os.path.join(folder, file))
-                warnings.warn(f"{os.path.join(folder, file)}: skipped, not a readable image ({error})")
+                warnings.warn(f"{error}; skipped")
         if len(images) == before:
             raise ValueError(f"{folder}: class folder has no readable images (expected files ending in "
                              f"{', '.join(IMAGE_SUFFIXES)})")
@@ -129,30 +179,3 @@ def load_cifar(path, size):
         images, labels = _read_cifar_batch(test_file)
         val = ImageSet(resize_array(images, size), labels, classes)
     return train, val
-
-
-def load_npz(path, size):
-    """An .npz with x: uint8 (N, H, W, 3) and y: integer labels (N,); optional `classes`: names."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "x" not in data or "y" not in data:
-                raise ValueError(f"{path}: expected arrays 'x' and 'y', found {sorted(data.files)}")
-            x, y = data["x"], data["y"]
-            classes = [str(c) for c in data["classes"]] if "classes" in data else None
-    except (OSError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable .npz file ({error})") from None
-    if x.ndim != 4 or x.shape[3] != 3 or len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"{path}: expected x of shape (N, H, W, 3) and y of shape (N,), got {x.shape} and "
-                         f"{y.shape}")
-    if x.dtype != np.uint8:
-        check_finite(x, f"{path}: x")
-        if x.min() < 0 or x.max() > 255:
-            raise ValueError(f"{path}: x must hold pixel values in 0..255 (uint8), got {x.dtype} values from "
-                             f"{x.min()} to {x.max()}")
-        x = np.round(x).astype(np.uint8)
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ValueError(f"{path}: y must hold integer labels 0, 1, ..., got {y.dtype}")
-    classes = classes or [str(i) for i in range(int(y.max()) + 1)]
-    if y.max() >= len(classes):
-        raise ValueError(f"{path}: label {y.max()} has no name in 'classes' ({len(classes)} names)")
-    return ImageSet(resize_array(x, size), y.astype(np.int64), classes)
