@@ -1,4 +1,5 @@
-"""AlexNet built from tinycnn layers, and the command line.
+"""The command line: train, evaluate and use AlexNet with tinycnn. Each command is a short function that calls
+the library; the network itself is in tinycnn/models/alexnet.py.
 
     python alexnet.py summary  [--variant V] [--groups 1|2] [--classes K] [--input-size S]
     python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S]
@@ -8,37 +9,33 @@
     python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
     python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR]
     python alexnet.py import-weights FILE [--variant torchvision] [--classes NAMES] --out CHECKPOINT
-    python alexnet.py bench    [--quick]
+    python alexnet.py bench    [--quick]         (runs python -m benchmarks.bench in a checkout)
 
 Variants: "paper", "caffe" (bvlc_alexnet), "torchvision", "seed-keras" (the seed notes' Keras listing) and
-"mini" (the paper's layer sequence for 32-64 px images). two_towers() turns a groups=2 paper model into the
-paper's two-GPU graph.
+"mini" (the paper's layer sequence for 32-64 px images).
 
-The paper's network (Krizhevsky, Sutskever, Hinton 2012, section 3.5), with input 227x227x3:
-
-    conv1 96@11x11/4 -> ReLU -> LRN -> max-pool 3x3/2       96x55x55 -> 96x27x27
-    conv2 256@5x5 pad 2 (2 groups) -> ReLU -> LRN -> pool   256x27x27 -> 256x13x13
-    conv3 384@3x3 pad 1 -> ReLU                             384x13x13   (sees both GPUs' maps)
-    conv4 384@3x3 pad 1 (2 groups) -> ReLU                  384x13x13
-    conv5 256@3x3 pad 1 (2 groups) -> ReLU -> pool          256x13x13 -> 256x6x6
-    dropout -> fc6 4096 -> ReLU -> dropout -> fc7 4096 -> ReLU -> fc8 (classes)
+For users and notebooks that import this file, alexnet.alexnet(...), alexnet.two_towers(...) and
+alexnet.load_checkpoint(path) are the library's functions (tinycnn.models and tinycnn.runs), re-exported.
 """
 import argparse
-import copy
 import csv
 import math
 import os
+import subprocess
 import sys
 import warnings
 
 try:                                             # Ctrl-C while numpy and numba load: one line, no traceback
     import numpy as np
 
-    import tinycnn as tc
     from tinycnn import checkpoint, data, finetune
     from tinycnn.data import Preprocess
-    from tinycnn.pretrain import pretrain_layerwise
+    from tinycnn.import_weights import import_weights
+    from tinycnn.models import alexnet, two_towers                       # noqa: F401 (re-exported)
+    from tinycnn.models.alexnet import DEFAULT_GROUPS, INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
     from tinycnn.plots import save_confusion, save_run_pictures
+    from tinycnn.pretrain import pretrain_layerwise
+    from tinycnn.runs import build, load_checkpoint, load_run_data
     from tinycnn.train import (Interrupted, Trainer, TrainingDiverged, check_resumable, confusion_matrix, evaluate,
                                predict_probs, scores)
 except KeyboardInterrupt:
@@ -46,293 +43,6 @@ except KeyboardInterrupt:
         raise
     print("alexnet.py: interrupted (Ctrl-C)", file=sys.stderr)
     sys.exit(130)
-
-VARIANTS = ("paper", "caffe", "torchvision", "seed-keras", "mini")
-INPUT_SIZE = {"paper": 227, "caffe": 227, "torchvision": 224, "seed-keras": 224, "mini": 32}
-DEFAULT_GROUPS = {"paper": 1, "caffe": 2, "torchvision": 1, "seed-keras": 1, "mini": 1}
-
-
-class _Builder:
-    """Collects named layers, tracking the output shape so the first dense layer knows its input size."""
-
-    def __init__(self, input_size, rng, dtype):
-        self.layers, self.shape, self.rng, self.dtype = {}, (3, input_size, input_size), rng, dtype
-
-    def add(self, name, layer):
-        self.shape = layer.output_shape(self.shape)
-        self.layers[name] = layer
-
-    def conv(self, name, cout, k, stride=1, padding=0, groups=1, std=None, bias=0.0):
-        layer = tc.Conv2d(self.shape[0], cout, k, stride, padding, groups, dtype=self.dtype, rng=self.rng,
-                          weight_std=std)
-        layer.bias.data[:] = bias
-        self.add(name, layer)
-
-    def dense(self, name, k, std=None, bias=0.0):
-        if len(self.shape) > 1:
-            self.add("flatten", tc.Flatten())
-        layer = tc.Dense(self.shape[0], k, dtype=self.dtype, rng=self.rng, weight_std=std)
-        layer.bias.data[:] = bias
-        self.add(name, layer)
-
-    def model(self):
-        return tc.Sequential(self.layers)
-
-
-def _paper(net, num_classes, groups, positive_bias, lrn_alpha=1e-4, lrn_k=2.0, lrn_groups=None,
-           dropout_after_relu=False, fc_std=0.01):
-    """The paper's AlexNet (also Caffe's bvlc_alexnet, which changes the LRN constants, the biases, and puts
-    dropout after relu6/relu7 rather than before fc6/fc7 -- the same thing in a different place).
-    Weights ~ N(0, 0.01^2); biases `positive_bias` in conv2, conv4, conv5, fc6 and fc7, 0 elsewhere."""
-    def lrn():
-        return tc.LocalResponseNorm(5, alpha=lrn_alpha, beta=0.75, k=lrn_k,
-                                    groups=groups if lrn_groups is None else lrn_groups)
-
-    net.conv("conv1", 96, 11, stride=4, std=0.01)
-    net.add("relu1", tc.ReLU()); net.add("norm1", lrn()); net.add("pool1", tc.MaxPool2d(3, 2))
-    net.conv("conv2", 256, 5, padding=2, groups=groups, std=0.01, bias=positive_bias)
-    net.add("relu2", tc.ReLU()); net.add("norm2", lrn()); net.add("pool2", tc.MaxPool2d(3, 2))
-    net.conv("conv3", 384, 3, padding=1, std=0.01)
-    net.add("relu3", tc.ReLU())
-    net.conv("conv4", 384, 3, padding=1, groups=groups, std=0.01, bias=positive_bias)
-    net.add("relu4", tc.ReLU())
-    net.conv("conv5", 256, 3, padding=1, groups=groups, std=0.01, bias=positive_bias)
-    net.add("relu5", tc.ReLU()); net.add("pool5", tc.MaxPool2d(3, 2))
-    for fc in ("fc6", "fc7"):
-        if not dropout_after_relu:
-            net.add("drop" + fc[2:], tc.Dropout(0.5, rng=net.rng))
-        net.dense(fc, 4096, std=fc_std, bias=positive_bias)
-        net.add("relu" + fc[2:], tc.ReLU())
-        if dropout_after_relu:
-            net.add("drop" + fc[2:], tc.Dropout(0.5, rng=net.rng))
-    net.dense("fc8", num_classes, std=0.01)
-
-
-def _caffe(net, num_classes, groups, positive_bias):
-    """bvlc_alexnet: Caffe's LRN is k=1 with alpha/n, i.e. alpha = 1e-4 / 5 in the paper's formula, over all
-    channels; biases 0.1; fc6 and fc7 weights ~ N(0, 0.005^2); dropout after relu6 and relu7."""
-    _paper(net, num_classes, groups, positive_bias=0.1, lrn_alpha=1e-4 / 5, lrn_k=1.0, lrn_groups=1,
-           dropout_after_relu=True, fc_std=0.005)
-
-
-def _torchvision(net, num_classes, groups, positive_bias):
-    """torchvision.models.alexnet ("one weird trick"): 64-192-384-256-256 kernels, no LRN, no groups, an
-    adaptive 6x6 average pool, dropout before fc6 and fc7. He-normal initialisation."""
-    for name, cout, k, stride, padding in [("conv1", 64, 11, 4, 2), ("conv2", 192, 5, 1, 2), ("conv3", 384, 3, 1, 1),
-                                           ("conv4", 256, 3, 1, 1), ("conv5", 256, 3, 1, 1)]:
-        net.conv(name, cout, k, stride, padding, groups=1 if name in ("conv1", "conv3") else groups)
-        net.add("relu" + name[4:], tc.ReLU())
-        if name in ("conv1", "conv2", "conv5"):
-            net.add("pool" + name[4:], tc.MaxPool2d(3, 2))
-    net.add("avgpool", tc.AdaptiveAvgPool2d(6))
-    for fc in ("fc6", "fc7"):
-        net.add("drop" + fc[2:], tc.Dropout(0.5, rng=net.rng))
-        net.dense(fc, 4096)
-        net.add("relu" + fc[2:], tc.ReLU())
-    net.dense("fc8", num_classes)
-
-
-def _seed_keras(net, num_classes, groups, positive_bias):
-    """The Keras listing in the seed notes: valid convolutions, 2x2 pooling, BatchNorm after every block and
-    after fc6/fc7 (Keras' eps=1e-3 and momentum 0.99, which is 0.01 in the PyTorch convention used here),
-    dropout 0.4. He-normal initialisation."""
-    def bn():
-        return (tc.BatchNorm2d if len(net.shape) == 3 else tc.BatchNorm1d)(net.shape[0], eps=1e-3, momentum=0.01,
-                                                                            dtype=net.dtype)
-
-    for i, (cout, k, pool) in enumerate([(96, 11, True), (256, 11, True), (384, 3, False), (384, 3, False),
-                                         (256, 3, True)], start=1):
-        net.conv(f"conv{i}", cout, k, stride=4 if i == 1 else 1, groups=1 if i in (1, 3) else groups)
-        net.add(f"relu{i}", tc.ReLU())
-        if pool:
-            net.add(f"pool{i}", tc.MaxPool2d(2, 2))
-        net.add(f"bn{i}", bn())
-    for fc in ("fc6", "fc7"):
-        net.dense(fc, 4096)
-        net.add("relu" + fc[2:], tc.ReLU())
-        net.add("drop" + fc[2:], tc.Dropout(0.4, rng=net.rng))
-        net.add("bn" + fc[2:], bn())
-    net.dense("fc8", num_classes)
-
-
-def _mini(net, num_classes, groups, positive_bias):
-    """The paper's layer sequence (LRN, overlapping 3x3/2 pooling, dropout) for 32-64 px images: 32-64-96-96-64
-    kernels and 256-unit dense layers. Pooling pads by 1 so a 32 px input still leaves 2x2 maps for fc6
-    (without it, 64 features would reach fc6 and dropout would halve them). He-normal initialisation."""
-    net.conv("conv1", 32, 5, stride=2, padding=2)
-    net.add("relu1", tc.ReLU()); net.add("norm1", tc.LocalResponseNorm(groups=groups))
-    net.add("pool1", tc.MaxPool2d(3, 2, padding=1))
-    net.conv("conv2", 64, 5, padding=2, groups=groups)
-    net.add("relu2", tc.ReLU()); net.add("norm2", tc.LocalResponseNorm(groups=groups))
-    net.add("pool2", tc.MaxPool2d(3, 2, padding=1))
-    net.conv("conv3", 96, 3, padding=1); net.add("relu3", tc.ReLU())
-    net.conv("conv4", 96, 3, padding=1, groups=groups); net.add("relu4", tc.ReLU())
-    net.conv("conv5", 64, 3, padding=1, groups=groups); net.add("relu5", tc.ReLU())
-    net.add("pool5", tc.MaxPool2d(3, 2, padding=1))
-    for fc in ("fc6", "fc7"):
-        net.add("drop" + fc[2:], tc.Dropout(0.5, rng=net.rng))
-        net.dense(fc, 256)
-        net.add("relu" + fc[2:], tc.ReLU())
-    net.dense("fc8", num_classes)
-
-
-BUILDERS = {"paper": _paper, "caffe": _caffe, "torchvision": _torchvision, "seed-keras": _seed_keras, "mini": _mini}
-
-
-def alexnet(num_classes=1000, variant="paper", groups=None, rng=None, dtype=np.float32, positive_bias=1.0,
-            input_size=None):
-    """Build an AlexNet variant as a tc.Sequential.
-
-    variant: "paper", "caffe", "torchvision", "seed-keras" or "mini" (see each builder's docstring).
-    groups: 1, or 2 for the paper's two GPUs (conv2, conv4, conv5 see only their own half); None means the
-        variant's usual choice (2 for caffe, 1 otherwise).
-    rng: a numpy Generator or an int seed (None: fresh entropy).  positive_bias: the paper's 1, or Caffe's 0.1.
-    input_size: the image side the network is sized for (the fc6 input depends on it); default per variant.
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"alexnet: unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"alexnet: num_classes must be a positive integer, got {num_classes!r}")
-    groups = DEFAULT_GROUPS[variant] if groups is None else groups
-    if groups not in (1, 2):
-        raise ValueError(f"alexnet: groups must be 1 or 2 (the paper's two GPUs), got {groups!r}")
-    net = _Builder(input_size or INPUT_SIZE[variant], np.random.default_rng(rng), np.dtype(dtype))
-    BUILDERS[variant](net, num_classes, groups, positive_bias)
-    return net.model()
-
-
-def two_towers(model):
-    """The paper's two-GPU network as a tc.Graph of two towers, with the weights of a groups=2 paper model.
-
-    Tower a holds the first half of every layer's kernels (48/128/192/192/128), tower b the second half.
-    conv2, conv4 and conv5 see only their own tower's maps; conv3 and the dense layers see both (Concat).
-    It computes exactly what `model` computes.
-    """
-    if model["conv2"].groups != 2:
-        raise ValueError("two_towers: expected a paper model built with groups=2")
-
-    def half(name, tower, in_half):
-        conv = model[name]
-        out = conv.out_channels // 2
-        cin = conv.in_channels // 2 if in_half else conv.in_channels
-        layer = tc.Conv2d(cin, out, conv.kernel_size, conv.stride, conv.padding, dtype=conv.weight.data.dtype)
-        part = slice(0, out) if tower == "a" else slice(out, 2 * out)
-        layer.weight.data[:] = conv.weight.data[part]
-        layer.bias.data[:] = conv.bias.data[part]
-        return layer
-
-    def lrn(name):
-        norm = model[name]
-        return tc.LocalResponseNorm(norm.size, norm.alpha, norm.beta, norm.k)
-
-    nodes = []
-    for t in ("a", "b"):
-        nodes += [(f"conv1_{t}", half("conv1", t, False), "input"), (f"relu1_{t}", tc.ReLU(), f"conv1_{t}"),
-                  (f"norm1_{t}", lrn("norm1"), f"relu1_{t}"), (f"pool1_{t}", tc.MaxPool2d(3, 2), f"norm1_{t}"),
-                  (f"conv2_{t}", half("conv2", t, True), f"pool1_{t}"), (f"relu2_{t}", tc.ReLU(), f"conv2_{t}"),
-                  (f"norm2_{t}", lrn("norm2"), f"relu2_{t}"), (f"pool2_{t}", tc.MaxPool2d(3, 2), f"norm2_{t}")]
-    nodes.append(("concat2", tc.Concat(), ["pool2_a", "pool2_b"]))
-    for t in ("a", "b"):
-        nodes += [(f"conv3_{t}", half("conv3", t, False), "concat2"), (f"relu3_{t}", tc.ReLU(), f"conv3_{t}"),
-                  (f"conv4_{t}", half("conv4", t, True), f"relu3_{t}"), (f"relu4_{t}", tc.ReLU(), f"conv4_{t}"),
-                  (f"conv5_{t}", half("conv5", t, True), f"relu4_{t}"), (f"relu5_{t}", tc.ReLU(), f"conv5_{t}"),
-                  (f"pool5_{t}", tc.MaxPool2d(3, 2), f"relu5_{t}")]
-    nodes.append(("concat5", tc.Concat(), ["pool5_a", "pool5_b"]))
-    names = ("flatten", "drop6", "fc6", "relu6", "drop7", "fc7", "relu7", "fc8")
-    tail = copy.deepcopy([model[name] for name in names])      # one copy: the dropouts keep sharing a Generator
-    for previous, name, layer in zip(("concat5",) + names, names, tail):
-        nodes.append((name, layer, previous))
-    return tc.Graph(nodes)
-
-
-# -- checkpoints and data for the command line ---------------------------------------------------------------
-
-# Pixel scale: the paper and Caffe feed raw 0-255 values minus the mean (their N(0, 0.01^2) weights expect it);
-# the He-initialised variants train best on 0-1 values.
-PIXEL_SCALE = {"paper": 1.0, "caffe": 1.0, "torchvision": 1 / 255, "seed-keras": 1 / 255, "mini": 1 / 255}
-
-
-def stored_size(input_size):
-    """Images are kept about 1/8 larger than the crops taken from them, as 256 is to the paper's 227."""
-    return round(input_size * 1.125)
-
-
-def build(config, rng=None):
-    """The model a checkpoint's config describes."""
-    return alexnet(config["num_classes"], config["variant"], config["groups"], rng=rng,
-                   positive_bias=config["positive_bias"], input_size=config["input_size"])
-
-
-def load_checkpoint(path):
-    """-> (model, meta): a ready model, and meta with classes, config, epoch, history, preprocess, ..."""
-    entries, meta = checkpoint.read(path)
-    try:
-        model = build(meta["config"])
-        preprocess = Preprocess(*(entries[f"array/{k}"] for k in ("scale", "mean_image", "pca_vectors",
-                                                                  "pca_values")))
-    except (KeyError, TypeError, ValueError) as error:
-        raise checkpoint.CheckpointError(f"{path}: does not describe a tinycnn AlexNet ({error})") from None
-    checkpoint.restore(path, model, entries)
-    meta["preprocess"] = preprocess
-    return model, meta
-
-
-def load_run_data(info, size):
-    """(train, val) ImageSets a run describes (its meta["data"]): --data PATH, or the built-in shapes."""
-    if info["path"] is None:
-        return data.builtin(info["train_images"], info["val_images"], size, seed=info["seed"])
-    train, val = data.load(info["path"], size, rng=info["seed"])
-    if info["per_class"]:
-        train = data.per_class(train, info["per_class"], np.random.default_rng(info["seed"]))
-    return train, val
-
-
-# -- weights trained elsewhere --------------------------------------------------------------------------------
-
-# torchvision.models.alexnet's state_dict names: features.N is the N-th module of its nn.Sequential.
-TORCHVISION_NAMES = {"features.0": "conv1", "features.3": "conv2", "features.6": "conv3", "features.8": "conv4",
-                     "features.10": "conv5", "classifier.1": "fc6", "classifier.4": "fc7", "classifier.6": "fc8"}
-IMAGENET_MEAN, IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-
-
-def import_weights(path, variant="torchvision", class_names=None, input_size=None):
-    """-> (model, meta, preprocess) from a state dict: torchvision's AlexNet (.pth, or an .npz with its key
-    names), or any variant's weights under tinycnn's own names ("conv1.weight", ...).
-
-    torchvision expects x = (pixels/255 - mean) / std per RGB channel. tinycnn's Preprocess subtracts a mean
-    image from scale * pixels, so the mean goes there and 1/std is folded into conv1's weights: conv1 is
-    linear in each input channel, and the zero padding stays zero, so the network computes the same thing.
-    Weights under tinycnn's names get the variant's pixel scale and a zero mean image.
-    """
-    state = finetune.read_state_dict(path)
-    torchvision_names = any(key.startswith("features.") for key in state)
-    if torchvision_names and variant != "torchvision":
-        raise ValueError(f"{path}: holds torchvision's key names (features.0.weight, ...); expected --variant "
-                         f"torchvision, got {variant!r}")
-    head = state.get("classifier.6.weight" if torchvision_names else "fc8.weight")
-    if head is None or np.ndim(head) != 2:
-        raise ValueError(f"{path}: has no classifier weight ({'classifier.6' if torchvision_names else 'fc8'}"
-                         f".weight); expected an AlexNet state_dict")
-    num_classes = len(head)
-    class_names = class_names or [str(i) for i in range(num_classes)]
-    if len(class_names) != num_classes:
-        raise ValueError(f"--classes: gives {len(class_names)} names, the weights have {num_classes} classes")
-    size = input_size or INPUT_SIZE[variant]
-    config = dict(variant=variant, groups=DEFAULT_GROUPS[variant], input_size=size, positive_bias=1.0,
-                  num_classes=num_classes)
-    model = build(config, rng=0)
-    finetune.load_state_dict(model, state, path, TORCHVISION_NAMES if torchvision_names else None)
-    stored = stored_size(size)
-    if torchvision_names:
-        conv1 = model["conv1"].weight.data
-        conv1 /= IMAGENET_STD.astype(conv1.dtype)[None, :, None, None]
-        mean_image = np.broadcast_to(IMAGENET_MEAN[:, None, None], (3, stored, stored))
-    else:
-        mean_image = np.zeros((3, stored, stored))
-    # no colour statistics come with the weights; fine-tuning fits them on its own images
-    preprocess = Preprocess(PIXEL_SCALE[variant], mean_image, np.eye(3), np.zeros(3))
-    meta = dict(config=config, classes=list(class_names), data=None, epoch=0, history=[], imported_from=path)
-    return model, meta, preprocess
 
 
 def start_from(args):
@@ -394,20 +104,50 @@ def check_out(args):
                          f"start again with another --out (or --overwrite to replace it)")
 
 
-def command_train(args):
-    check_out(args)
-    init = start_from(args) if args.init else None
+def train_config(args, init):
+    """The model train builds: --init's architecture, or the flags'; and the mini variant's own defaults."""
     if init:
         config = {k: init[1]["config"][k] for k in ("variant", "groups", "input_size", "positive_bias")}
     else:
         config = architecture(args, args.variant or "mini")
     config.update(freeze=args.freeze, lr_mult=args.lr_mult, decay_mult=args.decay_mult)
-    size = config["input_size"]
     mini = config["variant"] == "mini"           # the main job: small images, small batches, a higher rate
     args.batch_size = args.batch_size or (32 if mini else 128)
     args.lr = args.lr or (0.02 if mini else 0.01)
-    data_info = dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
-                     val_images=args.val_images, per_class=args.per_class)
+    return config
+
+
+def data_flags(args, per_class):
+    """The flags that choose a run's images, as its checkpoint keeps them (meta["data"], see tinycnn/runs.py)."""
+    return dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
+                val_images=args.val_images, per_class=per_class)
+
+
+def fine_tune_from(init, model, preprocess, args, classes):
+    """--init: copy the checkpoint's weights (a new head for other classes) and prepare pixels as it did."""
+    entries, _ = init
+    fresh = finetune.transfer_weights(model, entries, args.init, new_head=args.new_head)
+    print(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(classes)} classes"
+                                               if fresh else "all weights kept"))
+    # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
+    preprocess.scale, preprocess.mean_image = float(entries["array/scale"]), entries["array/mean_image"]
+
+
+def set_what_learns(model, args):
+    """--freeze, --lr-mult and --decay-mult; refuses a model left with nothing to train."""
+    finetune.freeze(model, [name for name in args.freeze.split(",") if name])
+    finetune.set_multipliers(model, args.lr_mult, "lr_mult", "--lr-mult")
+    finetune.set_multipliers(model, args.decay_mult, "decay_mult", "--decay-mult")
+    if not any(p.trainable for p in model.parameters()):
+        raise ValueError(f"--freeze {args.freeze}: leaves nothing to train")
+
+
+def command_train(args):
+    check_out(args)
+    init = start_from(args) if args.init else None
+    config = train_config(args, init)
+    size = config["input_size"]
+    data_info = data_flags(args, args.per_class)
     last = os.path.join(args.out, "last.npz")
     if args.resume:                              # another model or other data fails before any data is loaded
         check_resumable(last, config, data_info)
@@ -419,16 +159,8 @@ def command_train(args):
     model = build(config, rng=model_rng)
     preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
     if init:
-        fresh = finetune.transfer_weights(model, init[0], args.init, new_head=args.new_head)
-        print(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(train.classes)} classes"
-                                                   if fresh else "all weights kept"))
-        # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
-        preprocess.scale, preprocess.mean_image = float(init[0]["array/scale"]), init[0]["array/mean_image"]
-    finetune.freeze(model, [name for name in args.freeze.split(",") if name])
-    finetune.set_multipliers(model, args.lr_mult, "lr_mult", "--lr-mult")
-    finetune.set_multipliers(model, args.decay_mult, "decay_mult", "--decay-mult")
-    if not any(p.trainable for p in model.parameters()):
-        raise ValueError(f"--freeze {args.freeze}: leaves nothing to train")
+        fine_tune_from(init, model, preprocess, args, train.classes)
+    set_what_learns(model, args)
     trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
                       lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
                       dropout_rngs=[model_rng], data_info=data_info)
@@ -464,8 +196,7 @@ def command_pretrain(args):
     unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
     if unknown or not args.layers:                # before any data is loaded
         raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
-    data_info = dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
-                     val_images=args.val_images, per_class=None)
+    data_info = data_flags(args, per_class=None)
     config = architecture(args, args.variant)
     variant, size = config["variant"], config["input_size"]
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
@@ -616,6 +347,16 @@ def command_predict(args):
                          + ("; the others were predicted" if rows else ""))
 
 
+def command_bench(args):
+    """benchmarks/ is not part of the library: it runs in its own process, from the checkout this file is in."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.isfile(os.path.join(root, "benchmarks", "bench.py")):
+        raise ValueError(f"benchmarks/ not found beside {os.path.basename(__file__)}; run it from a checkout of "
+                         f"tinycnn")
+    return subprocess.run([sys.executable, "-m", "benchmarks.bench"] + (["--quick"] if args.quick else []),
+                          cwd=root).returncode
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Bad flags print one line naming the flag, what was wrong and what was expected (no usage block)."""
 
@@ -716,26 +457,20 @@ def parser():
 
 
 COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
-            "predict": command_predict, "pretrain": command_pretrain, "import-weights": command_import_weights}
+            "predict": command_predict, "pretrain": command_pretrain, "import-weights": command_import_weights,
+            "bench": command_bench}
 
 
 def main(argv=None):
     """Run one command. -> the exit code: 0, 2 for bad input (one line on stderr), 130 for Ctrl-C, 143 for
-    SIGTERM during training. Warnings print as plain lines on stderr, not in Python's warning format."""
+    SIGTERM during training (bench: the benchmark's own). Warnings print as plain lines on stderr, not in Python's warning format."""
     prog = "alexnet.py"
     try:
         args = parser().parse_args(argv)
         prog = f"alexnet.py {args.command}"
-        if args.command == "bench":
-            try:
-                from benchmarks import bench as benchmark
-            except ImportError:
-                print(f"{prog}: benchmarks/ not found; run it from a checkout of tinycnn", file=sys.stderr)
-                return 2
-            return benchmark.main(["--quick"] if args.quick else [])
         with warnings.catch_warnings():              # Python's filters, seen afresh by each call of main
             warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
-            COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
     except (ValueError, OSError, TrainingDiverged) as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
@@ -745,7 +480,7 @@ def main(argv=None):
     except KeyboardInterrupt:                        # Ctrl-C outside a training step; files are written whole
         print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

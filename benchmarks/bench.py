@@ -41,8 +41,8 @@ def median_time(fn, repeats):
 
 def alexnet_gemm_shapes(batch):
     """(name, M, K, N, transposes) for every product a training step of the paper AlexNet runs."""
-    import alexnet
-    model = alexnet.alexnet(variant="paper", rng=0)
+    from tinycnn.models import alexnet
+    model = alexnet(variant="paper", rng=0)
     shapes, shape = [], (3, 227, 227)
     for name, layer, _ in model.nodes:
         out = layer.output_shape(shape)
@@ -81,8 +81,8 @@ def bench_gemm(batch, repeats):
 # -- 2. per layer ---------------------------------------------------------------------------------------------
 
 def bench_layers(batch, repeats):
-    import alexnet
-    model = alexnet.alexnet(variant="paper", rng=0)
+    from tinycnn.models import alexnet
+    model = alexnet(variant="paper", rng=0)
     model.skip_input_gradient()
     x = np.random.default_rng(0).uniform(-100, 100, (batch, 3, 227, 227)).astype(np.float32)
     times = {name: [[], []] for name, _, _ in model.nodes}
@@ -118,9 +118,9 @@ def worker(framework, mode, batch, repeats):
     y = rng.integers(0, 1000, batch)
     if framework == "tinycnn":
         sys.path.insert(0, ROOT)
-        import alexnet
         import tinycnn as tc
-        model = alexnet.alexnet(variant="paper", rng=0)
+        from tinycnn.models import alexnet
+        model = alexnet(variant="paper", rng=0)
         model.skip_input_gradient()
         loss_fn, opt = tc.SoftmaxCrossEntropy(), tc.SGD(model.parameters(), lr=0.01)
 
@@ -175,8 +175,8 @@ STARTUP = """
 import time
 start = time.perf_counter()
 import numpy as np
-import alexnet
-model = alexnet.alexnet(1000, variant="paper", rng=0)
+from tinycnn.models import alexnet
+model = alexnet(1000, variant="paper", rng=0)
 model.forward(np.zeros((1, 3, 227, 227), np.float32))
 print(time.perf_counter() - start)
 """

@@ -356,3 +356,18 @@ def test_evaluate_matches_a_subset_of_classes_by_name_without_top5_and_knows_its
 def pets_folder(tmp_path):
     save_shapes(tmp_path / "pets", ["cat", "dog"], 2)
     return tmp_path / "pets"
+
+
+def test_bench_runs_the_benchmark_as_its_own_process_from_the_checkout(monkeypatch):
+    """alexnet.py only starts `python -m benchmarks.bench` (the library never imports benchmarks/) and passes on
+    its exit code."""
+    started = []
+
+    def run(command, cwd):
+        started.append((command, cwd))
+        return subprocess.CompletedProcess(command, 3)
+
+    monkeypatch.setattr(alexnet.subprocess, "run", run)
+    assert cli("bench", "--quick") == (3, "", "")
+    assert started == [([sys.executable, "-m", "benchmarks.bench", "--quick"], ROOT)]
+    assert os.path.isfile(os.path.join(ROOT, "benchmarks", "bench.py"))

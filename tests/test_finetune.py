@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import alexnet
 import tinycnn as tc
 from tinycnn import checkpoint, data, finetune
+from tinycnn.import_weights import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_NAMES, import_weights, load_state_dict
+from tinycnn.models import alexnet
 from tinycnn.pretrain import decoder_for, pretrain_layerwise
+from tinycnn.runs import build, load_checkpoint
 from tinycnn.train import Trainer
 
 from helpers import assert_close
@@ -26,14 +28,14 @@ def three_classes(images, seed):
 
 
 def test_fine_tuning_keeps_frozen_layers_bit_identical_and_the_new_head_learns(tmp_path):
-    source = alexnet.build(dict(CONFIG, num_classes=6), rng=1)
+    source = build(dict(CONFIG, num_classes=6), rng=1)
     checkpoint.save(str(tmp_path / "source.npz"), source, {})
     entries, _ = checkpoint.read(str(tmp_path / "source.npz"))
-    model = alexnet.build(dict(CONFIG, num_classes=3), rng=2)
+    model = build(dict(CONFIG, num_classes=3), rng=2)
     assert finetune.transfer_weights(model, entries, "source.npz") == ["fc8.weight", "fc8.bias"]
-    same_classes = alexnet.build(dict(CONFIG, num_classes=6), rng=2)
+    same_classes = build(dict(CONFIG, num_classes=6), rng=2)
     assert finetune.transfer_weights(same_classes, entries, "source.npz") == []
-    fresh = alexnet.build(dict(CONFIG, num_classes=6), rng=2)
+    fresh = build(dict(CONFIG, num_classes=6), rng=2)
     assert finetune.transfer_weights(fresh, entries, "source.npz", new_head=True) == ["fc8.weight", "fc8.bias"]
     assert not np.array_equal(fresh["fc8"].weight.data, entries["param/fc8.weight"])
     frozen = ["conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -53,11 +55,11 @@ def test_fine_tuning_keeps_frozen_layers_bit_identical_and_the_new_head_learns(t
 
 
 def test_only_the_head_may_change_shape():
-    entries = {f"param/{n}": p.data for n, p in alexnet.build(dict(CONFIG, num_classes=6), rng=0).named_parameters()}
+    entries = {f"param/{n}": p.data for n, p in build(dict(CONFIG, num_classes=6), rng=0).named_parameters()}
     entries["param/conv2.weight"] = entries["param/conv2.weight"][:10]
     with pytest.raises(checkpoint.CheckpointError, match=r"x.npz: param/conv2.weight has shape \(10, 32, 5, 5\), "
                                                          r"the model expects \(64, 32, 5, 5\); only the head"):
-        finetune.transfer_weights(alexnet.build(dict(CONFIG, num_classes=6), rng=0), entries, "x.npz")
+        finetune.transfer_weights(build(dict(CONFIG, num_classes=6), rng=0), entries, "x.npz")
 
 
 class Spy:
@@ -95,7 +97,7 @@ def test_backward_does_no_work_below_the_last_frozen_layer():
 
 
 def test_multipliers_follow_patterns_and_later_entries_win():
-    model = alexnet.build(dict(CONFIG, num_classes=6), rng=0)
+    model = build(dict(CONFIG, num_classes=6), rng=0)
     finetune.set_multipliers(model, "fc8=10,*.bias=2", "lr_mult", "--lr-mult")
     finetune.set_multipliers(model, "*.bias=0", "decay_mult", "--decay-mult")
     p = dict(model.named_parameters())
@@ -130,15 +132,15 @@ def test_torchvision_weights_give_the_network_torchvision_computes(tmp_path):
     """Importing folds 1/std into conv1; the result on raw pixels equals the unfolded net on normalised input."""
     state = torchvision_state()
     np.savez(tmp_path / "alexnet.npz", **state)
-    model, meta, preprocess = alexnet.import_weights(str(tmp_path / "alexnet.npz"))
+    model, meta, preprocess = import_weights(str(tmp_path / "alexnet.npz"))
     assert meta["config"]["num_classes"] == 10 and meta["classes"] == [str(i) for i in range(10)]
     np.testing.assert_array_equal(model["fc6"].weight.data, state["classifier.1.weight"])
     pixels = np.random.default_rng(1).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
     crop = np.pad(pixels, ((0, 0), (14, 14), (14, 14), (0, 0)))           # stored size 252, centre crop 224
     ours = model.forward(data.augment.centre_crop(preprocess(crop), 224))
-    plain = alexnet.build(meta["config"], rng=0)
-    finetune.load_state_dict(plain, state, "alexnet.npz", alexnet.TORCHVISION_NAMES)
-    normalised = ((pixels / 255 - alexnet.IMAGENET_MEAN) / alexnet.IMAGENET_STD).astype(np.float32)
+    plain = build(meta["config"], rng=0)
+    load_state_dict(plain, state, "alexnet.npz", TORCHVISION_NAMES)
+    normalised = ((pixels / 255 - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32)
     np.testing.assert_allclose(ours, plain.forward(normalised.transpose(0, 3, 1, 2)), rtol=1e-3, atol=1e-4)
     torch_logits = torch_forward(state, normalised)
     if torch_logits is not None:
@@ -172,34 +174,34 @@ def test_import_refuses_weights_that_do_not_fit(tmp_path):
     del state["features.3.bias"]
     np.savez(tmp_path / "partial.npz", **state)
     with pytest.raises(ValueError, match=r"partial.npz: keys do not match the model: missing \['conv2.bias'\]"):
-        alexnet.import_weights(str(tmp_path / "partial.npz"))
+        import_weights(str(tmp_path / "partial.npz"))
     with pytest.raises(ValueError, match=r"holds torchvision's key names .* expected --variant torchvision"):
-        alexnet.import_weights(str(tmp_path / "partial.npz"), variant="paper")
+        import_weights(str(tmp_path / "partial.npz"), variant="paper")
     np.savez(tmp_path / "evil.npz", w=np.array([object()]))
     with pytest.raises(ValueError, match="evil.npz: refusing to load pickled objects"):
-        alexnet.import_weights(str(tmp_path / "evil.npz"))
+        import_weights(str(tmp_path / "evil.npz"))
 
 
 def test_weights_under_tinycnn_names_round_trip(tmp_path):
-    model = alexnet.build(dict(CONFIG, num_classes=6), rng=4)
+    model = build(dict(CONFIG, num_classes=6), rng=4)
     np.savez(tmp_path / "mine.npz", **{name: p.data for name, p in model.named_parameters()})
-    imported, meta, _ = alexnet.import_weights(str(tmp_path / "mine.npz"), variant="mini")
+    imported, meta, _ = import_weights(str(tmp_path / "mine.npz"), variant="mini")
     for (name, p), q in zip(model.named_parameters(), imported.parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
 def test_batchnorm_statistics_import_with_the_weights(tmp_path):
-    model = alexnet.alexnet(num_classes=6, variant="seed-keras", rng=4)
+    model = alexnet(num_classes=6, variant="seed-keras", rng=4)
     for _, buffer in model.named_buffers():
         buffer[...] = np.random.default_rng(5).random(buffer.shape)
     state = {name: p.data for name, p in model.named_parameters()}
     np.savez(tmp_path / "keras.npz", **state, **dict(model.named_buffers()))
-    imported, _, _ = alexnet.import_weights(str(tmp_path / "keras.npz"), variant="seed-keras")
+    imported, _, _ = import_weights(str(tmp_path / "keras.npz"), variant="seed-keras")
     for (name, b), (_, c) in zip(model.named_buffers(), imported.named_buffers()):
         np.testing.assert_array_equal(b, c, err_msg=name)
     np.savez(tmp_path / "no-statistics.npz", **state)
     with pytest.raises(ValueError, match=r"no-statistics.npz: keys do not match the model: missing \['bn1.running_mean'"):
-        alexnet.import_weights(str(tmp_path / "no-statistics.npz"), variant="seed-keras")
+        import_weights(str(tmp_path / "no-statistics.npz"), variant="seed-keras")
 
 
 # -- auto-encoder pre-training --------------------------------------------------------------------------------
@@ -214,7 +216,7 @@ def test_the_decoder_gives_back_the_encoders_input_shape(k, s, h, data_):
 
 def test_layerwise_pretraining_learns_to_reconstruct_and_touches_only_its_layers():
     train, _ = data.builtin(96, 6, 36, seed=5)
-    model = alexnet.build(dict(CONFIG, num_classes=6), rng=0)
+    model = build(dict(CONFIG, num_classes=6), rng=0)
     before = {name: p.data.copy() for name, p in model.named_parameters()}
     history = pretrain_layerwise(model, ["conv1", "conv2"], train.images, data.Preprocess.fit(train.images, 1 / 255),
                                  32, np.random.default_rng(0), epochs=3, batch_size=16, progress=False,
@@ -242,8 +244,8 @@ def test_command_line_pretrain_then_fine_tune_and_import(tmp_path):
                    "--train-images", "60", "--val-images", "30", "--epochs", "1", "--out", "ft", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "fine-tuning from pre/pretrained.npz: all weights kept" in done.stdout
-    tuned, _ = alexnet.load_checkpoint(str(tmp_path / "ft" / "last.npz"))
-    pretrained, _ = alexnet.load_checkpoint(str(tmp_path / "pre" / "pretrained.npz"))
+    tuned, _ = load_checkpoint(str(tmp_path / "ft" / "last.npz"))
+    pretrained, _ = load_checkpoint(str(tmp_path / "pre" / "pretrained.npz"))
     np.testing.assert_array_equal(tuned["conv1"].weight.data, pretrained["conv1"].weight.data)
     assert not np.array_equal(tuned["conv2"].weight.data, pretrained["conv2"].weight.data)
 
@@ -278,8 +280,8 @@ def test_a_pth_state_dict_imports_like_its_npz(tmp_path):
     state = torchvision_state(num_classes=4)
     torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "alexnet.pth")
     np.savez(tmp_path / "alexnet.npz", **state)
-    from_pth, _, _ = alexnet.import_weights(str(tmp_path / "alexnet.pth"))
-    from_npz, _, _ = alexnet.import_weights(str(tmp_path / "alexnet.npz"))
+    from_pth, _, _ = import_weights(str(tmp_path / "alexnet.pth"))
+    from_npz, _, _ = import_weights(str(tmp_path / "alexnet.npz"))
     for p, q in zip(from_pth.parameters(), from_npz.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import alexnet
 import tinycnn as tc
 from tinycnn import reference as ref
+from tinycnn.models import alexnet, two_towers
 
 from helpers import assert_close, away_from_zero, in_layout, layouts
 
@@ -121,9 +121,9 @@ def test_concat_passes_gradcheck_inside_a_graph_in_float64():
 @pytest.mark.parametrize("training", [False, True])
 def test_two_towers_compute_exactly_what_the_groups_2_network_computes(training):
     """The paper's two GPUs as a graph equal one network with groups=2 (and LRN within each group)."""
-    model = alexnet.alexnet(num_classes=7, variant="paper", groups=2, rng=0, dtype=np.float64, input_size=99)
+    model = alexnet(num_classes=7, variant="paper", groups=2, rng=0, dtype=np.float64, input_size=99)
     rng = np.random.default_rng(1)
-    towers = alexnet.two_towers(model)
+    towers = two_towers(model)
     assert sum(p.size for p in towers.parameters()) == sum(p.size for p in model.parameters())
     x = rng.standard_normal((2, 3, 99, 99)) * 50
     y_model = model.forward(x, training)
@@ -140,7 +140,7 @@ def test_two_towers_compute_exactly_what_the_groups_2_network_computes(training)
 
 
 def test_two_towers_have_the_papers_kernel_counts():
-    towers = alexnet.two_towers(alexnet.alexnet(variant="paper", groups=2, rng=0))
+    towers = two_towers(alexnet(variant="paper", groups=2, rng=0))
     counts = [towers[f"conv{i}_a"].out_channels for i in range(1, 6)]
     assert counts == [48, 128, 192, 192, 128]
     assert towers["conv3_a"].in_channels == 256 and towers["conv4_a"].in_channels == 192

@@ -4,8 +4,10 @@ import re
 import numpy as np
 import pytest
 
-import alexnet
+import alexnet as cli
 import tinycnn as tc
+from tinycnn.models import alexnet
+from tinycnn.models.alexnet import INPUT_SIZE, VARIANTS
 
 # (layer, output shape, parameters, MACs without the bias) from the seed's table for the paper network
 SEED_TABLE = [
@@ -25,7 +27,7 @@ SEED_TABLE = [
 
 @pytest.fixture(scope="module")
 def paper_rows():
-    return {row["name"]: row for row in alexnet.alexnet(variant="paper", rng=0).profile((3, 227, 227))}
+    return {row["name"]: row for row in alexnet(variant="paper", rng=0).profile((3, 227, 227))}
 
 
 @pytest.mark.parametrize("name, shape, params, macs", SEED_TABLE)
@@ -36,8 +38,8 @@ def test_paper_profile_matches_the_seed_table(paper_rows, name, shape, params, m
 
 def test_paper_totals_with_and_without_groups():
     """62,378,344 parameters on one GPU; 60,965,224 (the paper's "60 million") with groups=2."""
-    one = alexnet.alexnet(variant="paper", groups=1, rng=0)
-    two = alexnet.alexnet(variant="paper", groups=2, rng=0)
+    one = alexnet(variant="paper", groups=1, rng=0)
+    two = alexnet(variant="paper", groups=2, rng=0)
     assert sum(p.size for p in one.parameters()) == 62_378_344
     assert sum(p.size for p in two.parameters()) == 60_965_224
     assert one.macs((3, 227, 227)) == 1_135_256_096                     # "1.1 billion"
@@ -66,13 +68,13 @@ def test_summary_names_are_unique_keras_style():
 
 def test_unknown_variant_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="unknown variant .vgg.; expected one of paper, caffe"):
-        alexnet.alexnet(variant="vgg")
+        alexnet(variant="vgg")
 
 
 def test_seed_keras_summary_reproduces_the_seeds_keras_rows():
     """conv2d (54,54,96) 34,944; max_pooling2d (27,27,96); batch_normalization 384; conv2d_1 (17,17,256)
     2,973,952; max_pooling2d_1 (8,8,256); batch_normalization_1 1,024 -- in NCHW order here."""
-    rows = alexnet.alexnet(num_classes=10, variant="seed-keras", rng=0).profile((3, 224, 224))
+    rows = alexnet(num_classes=10, variant="seed-keras", rng=0).profile((3, 224, 224))
     got = [(r["name"], r["output_shape"], r["params"]) for r in rows[:8]]
     assert got == [("conv1", (96, 54, 54), 34_944), ("relu1", (96, 54, 54), 0), ("pool1", (96, 27, 27), 0),
                    ("bn1", (96, 27, 27), 384), ("conv2", (256, 17, 17), 2_973_952), ("relu2", (256, 17, 17), 0),
@@ -84,16 +86,16 @@ def test_seed_keras_summary_reproduces_the_seeds_keras_rows():
 @pytest.mark.parametrize("variant, groups, total", [("torchvision", None, 61_100_840), ("caffe", None, 60_965_224),
                                                     ("paper", 2, 60_965_224), ("paper", 1, 62_378_344)])
 def test_variant_parameter_totals(variant, groups, total):
-    model = alexnet.alexnet(variant=variant, groups=groups, rng=0)
-    side = alexnet.INPUT_SIZE[variant]
+    model = alexnet(variant=variant, groups=groups, rng=0)
+    side = INPUT_SIZE[variant]
     assert sum(r["params"] for r in model.profile((3, side, side))) == total
 
 
-@pytest.mark.parametrize("variant", alexnet.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_takes_any_number_of_classes_and_runs(variant):
     size = 32 if variant == "mini" else None
-    model = alexnet.alexnet(num_classes=6, variant=variant, rng=0, input_size=size)
-    side = size or alexnet.INPUT_SIZE[variant]
+    model = alexnet(num_classes=6, variant=variant, rng=0, input_size=size)
+    side = size or INPUT_SIZE[variant]
     if variant == "mini":
         y = model.forward(np.random.default_rng(0).standard_normal((2, 3, side, side)).astype(np.float32), True)
         assert y.shape == (2, 6) and np.isfinite(y).all()
@@ -101,16 +103,16 @@ def test_every_variant_takes_any_number_of_classes_and_runs(variant):
 
 
 def test_caffe_lrn_is_the_papers_formula_with_alpha_over_n_and_k_1():
-    norm = alexnet.alexnet(variant="caffe", rng=0)["norm1"]
+    norm = alexnet(variant="caffe", rng=0)["norm1"]
     assert (norm.size, norm.alpha, norm.beta, norm.k) == (5, 1e-4 / 5, 0.75, 1.0)
-    paper = alexnet.alexnet(variant="paper", rng=0)
+    paper = alexnet(variant="paper", rng=0)
     assert paper["conv2"].bias.data[0] == 1.0 and paper["conv3"].bias.data[0] == 0.0
-    assert alexnet.alexnet(variant="paper", rng=0, positive_bias=0.1)["fc7"].bias.data[0] == np.float32(0.1)
+    assert alexnet(variant="paper", rng=0, positive_bias=0.1)["fc7"].bias.data[0] == np.float32(0.1)
 
 
 def summary_rows(capsys, *args):
     """Run `alexnet.py summary ARGS` -> {layer name: the cells of its row}, and the whole text."""
-    assert alexnet.main(["summary", *args]) == 0
+    assert cli.main(["summary", *args]) == 0
     text = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()
             if re.match(r"\w+ \(\w+\)", line) and not line.startswith("Layer (type)")}
@@ -129,11 +131,11 @@ def test_summary_shows_each_layers_kernel_stride_padding_and_groups(capsys):
     assert rows["fc6"][1] == "(None,"                                   # a dense layer has no window
 
 
-@pytest.mark.parametrize("variant", alexnet.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_summary_runs_for_every_variant_with_trains_default_classes(capsys, variant):
     rows, text = summary_rows(capsys, "--variant", variant)
     classes = 6 if variant == "mini" else 1000                         # mini: the built-in shapes, as in train
-    model = alexnet.alexnet(classes, variant, rng=0)
+    model = alexnet(classes, variant, rng=0)
     assert list(rows) == [name for name, _ in model.children()]
     total = sum(p.size for p in model.parameters()) + sum(b.size for _, b in model.named_buffers())
     assert f"Total params: {total:,}" in text

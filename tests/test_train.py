@@ -11,10 +11,11 @@ import time
 import numpy as np
 import pytest
 
-import alexnet
 import tinycnn as tc
 from tinycnn import checkpoint, data
 from tinycnn.data import ten_crops
+from tinycnn.models import alexnet
+from tinycnn.runs import build, load_checkpoint
 from tinycnn.train import Interrupted, Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +39,7 @@ def small_run(tmp_path, epochs=1, **kwargs):
     train, val = data.builtin(48, 24, 36, seed=0)
     config = dict(variant="mini", num_classes=6, groups=1, input_size=32, positive_bias=1.0)
     model_rng = np.random.default_rng([0, 1])
-    model = alexnet.build(config, rng=model_rng)
+    model = build(config, rng=model_rng)
     pre = data.Preprocess.fit(train.images, 1 / 255)
     trainer = Trainer(model, config, train, val, pre, 32, str(tmp_path), np.random.default_rng([0, 2]), lr=0.01,
                       batch_size=16, progress=False, dropout_rngs=[model_rng], **kwargs)
@@ -48,7 +49,7 @@ def small_run(tmp_path, epochs=1, **kwargs):
 
 def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     trainer = small_run(tmp_path)
-    model, meta = alexnet.load_checkpoint(str(tmp_path / "last.npz"))
+    model, meta = load_checkpoint(str(tmp_path / "last.npz"))
     assert meta["classes"] == list(data.SHAPE_CLASSES) and meta["epoch"] == 1
     images = trainer.val.images
     expected = predict_probs(trainer.model, images, trainer.preprocess, 32)
@@ -64,7 +65,7 @@ def test_checkpoints_hold_plain_arrays_and_refuse_pickles(tmp_path):
     entries["param/conv1.weight"] = np.array([object()], dtype=object)
     np.savez(tmp_path / "evil.npz", **entries)
     with pytest.raises(checkpoint.CheckpointError, match="refusing to load pickled objects"):
-        alexnet.load_checkpoint(str(tmp_path / "evil.npz"))
+        load_checkpoint(str(tmp_path / "evil.npz"))
 
 
 def test_corrupt_and_mismatched_checkpoints_are_clear_errors(tmp_path):
@@ -72,10 +73,10 @@ def test_corrupt_and_mismatched_checkpoints_are_clear_errors(tmp_path):
     blob = (tmp_path / "last.npz").read_bytes()
     (tmp_path / "truncated.npz").write_bytes(blob[:len(blob) // 2])
     with pytest.raises(checkpoint.CheckpointError, match="truncated.npz: corrupt or truncated"):
-        alexnet.load_checkpoint(str(tmp_path / "truncated.npz"))
+        load_checkpoint(str(tmp_path / "truncated.npz"))
     with pytest.raises(checkpoint.CheckpointError, match="missing.npz: no such file; expected a tinycnn checkpoint"):
-        alexnet.load_checkpoint(str(tmp_path / "missing.npz"))
-    other = alexnet.alexnet(num_classes=3, variant="mini", rng=0, input_size=32)
+        load_checkpoint(str(tmp_path / "missing.npz"))
+    other = alexnet(num_classes=3, variant="mini", rng=0, input_size=32)
     entries, _ = checkpoint.read(str(tmp_path / "last.npz"))
     with pytest.raises(checkpoint.CheckpointError, match=r"param/fc8.weight has shape \(6, 256\), the model "
                                                          r"expects \(3, 256\)"):
@@ -187,7 +188,7 @@ def test_command_line_errors_are_one_line_without_traceback(args, message):
 
 
 def test_paper_alexnet_takes_a_training_step_at_227():
-    model = alexnet.alexnet(num_classes=4, variant="paper", rng=0)
+    model = alexnet(num_classes=4, variant="paper", rng=0)
     x = np.random.default_rng(0).uniform(-100, 100, (2, 3, 227, 227)).astype(np.float32)
     loss_fn = tc.SoftmaxCrossEntropy()
     loss = loss_fn.forward(model.forward(x, training=True), np.array([0, 3]))
@@ -207,7 +208,7 @@ def test_command_line_trains_on_a_folder_of_images_and_evaluates_it(tmp_path):
     done = run_cli("train", "--data", str(tmp_path / "photos"), "--epochs", "1", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "on 18 images of 6 classes" in done.stdout                  # 24 minus one per class held out
-    _, meta = alexnet.load_checkpoint(str(out / "last.npz"))
+    _, meta = load_checkpoint(str(out / "last.npz"))
     assert meta["classes"] == sorted(data.SHAPE_CLASSES, key=data.natural_key)
     done = run_cli("evaluate", "--checkpoint", str(out / "last.npz"))
     assert done.returncode == 0 and done.stdout.startswith("6 images:"), done.stderr

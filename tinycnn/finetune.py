@@ -7,14 +7,12 @@ a far better start than random weights. The usual recipe:
        random initialisation;
     3. freeze the first layers (freeze), whose generic features need no change, and let the head learn
        faster than the rest (set_multipliers, like Caffe's lr_mult).
+The weights come from a tinycnn checkpoint; import_weights.py makes one from torchvision's.
 """
 import fnmatch
 import math
-import os
 
-import numpy as np
-
-from .checkpoint import CheckpointError, read_npz
+from .checkpoint import CheckpointError
 
 
 def head_name(model):
@@ -86,52 +84,3 @@ def set_multipliers(model, spec, attribute, flag):
         for p in matches:
             setattr(p, attribute, value)
 
-
-def read_state_dict(path):
-    """{name: float array} from a PyTorch .pth/.pt state_dict (needs torch) or an .npz of plain arrays.
-
-    A .pth is read with torch.load(weights_only=True), which refuses to run code from the file; an .npz with
-    allow_pickle=False.
-    """
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such weights file")
-    if path.endswith((".pth", ".pt")):
-        try:
-            import torch
-        except ImportError:
-            raise ValueError(f"{path}: reading a .pth file needs PyTorch (pip install torch), or save the "
-                             f"state_dict as an .npz with the same key names") from None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:               # torch raises many types for a bad file
-            raise ValueError(f"{path}: not a readable PyTorch state_dict ({type(error).__name__})") from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        if not isinstance(state, dict):
-            raise ValueError(f"{path}: expected a state_dict (a dict of tensors), got {type(state).__name__}")
-        return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
-    return read_npz(path, expected="a state_dict saved as an .npz of plain arrays (or a .pth)")
-
-
-def load_state_dict(model, state, source, rename=None):
-    """Copy a state dict into model, checking that every parameter and buffer is there with the right shape.
-
-    state: {key: array}.  rename: {key prefix in the file: layer name}, e.g. {"features.0": "conv1"}
-    (None: the file uses the model's own names, "conv1.weight", "bn1.running_mean").  Keys the model does not
-    use are refused.
-    """
-    mapped = {}
-    for key, value in state.items():
-        prefix, _, leaf = key.rpartition(".")
-        name = f"{rename.get(prefix, prefix)}.{leaf}" if rename else key
-        mapped[name] = np.asarray(value)
-    own = {name: p.data for name, p in model.named_parameters()}
-    own.update(model.named_buffers())
-    missing, unused = sorted(set(own) - set(mapped)), sorted(set(mapped) - set(own))
-    if missing or unused:
-        raise ValueError(f"{source}: keys do not match the model: missing {missing[:4]}, not used {unused[:4]}")
-    for name, target in own.items():
-        if mapped[name].shape != target.shape:
-            raise ValueError(f"{source}: {name} has shape {mapped[name].shape}, the model expects {target.shape}")
-        if not np.isfinite(mapped[name]).all():
-            raise ValueError(f"{source}: {name} holds NaN or inf")
-        target[...] = mapped[name]
