@@ -463,7 +463,8 @@ COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": comm
 
 def main(argv=None):
     """Run one command. -> the exit code: 0, 2 for bad input (one line on stderr), 130 for Ctrl-C, 143 for
-    SIGTERM during training (bench: the benchmark's own). Warnings print as plain lines on stderr, not in Python's warning format."""
+    SIGTERM during training; bench passes on the benchmark's own. Warnings print as plain lines on stderr, not
+    in Python's warning format."""
     prog = "alexnet.py"
     try:
         args = parser().parse_args(argv)

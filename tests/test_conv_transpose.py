@@ -75,7 +75,7 @@ def test_conv_transpose_refuses_what_pytorch_refuses():
 
 
 def test_conv_transpose_in_chunks_of_one_image_equals_reference(monkeypatch):
-    monkeypatch.setattr("tinycnn.layers.conv_transpose.COLUMN_BUFFER_BYTES", 1)   # one image per chunk
+    monkeypatch.setattr("tinycnn.layers.conv.COLUMN_BUFFER_BYTES", 1)              # one image per chunk
     case = dict(shape=(3, 2, 4, 5), cout=3, kernel=(3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0),
                 seed=7)
     layer, x, rng = make_layer(case, np.float64)

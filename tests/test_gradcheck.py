@@ -54,7 +54,7 @@ def test_gradcheck_holds_the_dropout_mask_fixed():
             self._stream = getattr(self, "_stream", np.random.default_rng(1))
             self.rng = None
             mask = (self._stream.random(x.shape) >= self.p) * 2.0
-            self._cache = (x.shape, x.dtype, mask)
+            self.save_for_backward(x_shape=x.shape, dtype=x.dtype, mask=mask)
             return x * mask
 
     with pytest.raises(tc.GradcheckError):

@@ -97,7 +97,8 @@ def test_the_check_finds_a_planted_cycle_and_a_planted_import_of_the_command_lin
     (package / "sub" / "__init__.py").write_text("from .b import g\n")
     (package / "a.py").write_text("from .sub import b\n\ndef f():\n    return b.g()\n")
     (package / "sub" / "b.py").write_text("def g():\n    from ..a import f\n    return f\n")
-    (package / "c.py").write_text("import numpy\n\ndef h():\n    import alexnet\n    from benchmarks.bench import main\n")
+    (package / "c.py").write_text("import numpy\n\ndef h():\n    import alexnet\n"
+                                  "    from benchmarks.bench import main\n")
     graph, outside = import_graph(str(tmp_path), "lib")
     cycle = [os.path.relpath(p, tmp_path) for p in find_cycle(graph)]
     assert cycle == ["lib/a.py", "lib/sub/b.py", "lib/a.py"]

@@ -75,7 +75,8 @@ def test_gradcheck_catches_a_pool_backward_that_overwrites_instead_of_adding():
 
     class OverwritingMaxPool(tc.MaxPool2d):
         def backward(self, dy):
-            x_shape, dtype, argmax = self.saved()
+            saved = self.saved()
+            x_shape, dtype, argmax = saved.x_shape, saved.dtype, saved.argmax
             dx = np.zeros(x_shape, dtype).reshape(x_shape[0], x_shape[1], -1)
             for n in range(x_shape[0]):
                 for c in range(x_shape[1]):

@@ -24,6 +24,7 @@ class Concat(Layer):
 
     Shapes: xs = [x_1: (N, C_1, ...), ..., x_k: (N, C_k, ...)] -> y: (N, C_1 + ... + C_k, ...)
     Backward splits dy at the same places: dx_i = dy[:, C_1 + ... + C_{i-1} : C_1 + ... + C_i].
+    Saved for backward: splits (C_1, C_1 + C_2, ...: where dy is cut), y_shape and dtype.
     """
 
     def output_shape(self, input_shapes):
@@ -38,13 +39,13 @@ class Concat(Layer):
             self.check_input(x, dtype=xs[0].dtype, like="its first input")
         self.output_shape([x.shape[1:] for x in xs])
         y = np.concatenate(xs, axis=1)
-        self._cache = (np.cumsum([x.shape[1] for x in xs])[:-1], y.shape, y.dtype)
+        self.save_for_backward(splits=np.cumsum([x.shape[1] for x in xs])[:-1], y_shape=y.shape, dtype=y.dtype)
         return y
 
     def backward(self, dy):
-        splits, shape, dtype = self.saved()
-        self.check_grad(dy, shape, dtype)
-        return np.split(dy, splits, axis=1)
+        saved = self.saved()
+        self.check_dy(dy, saved.y_shape, saved.dtype)
+        return np.split(dy, saved.splits, axis=1)
 
 
 # The window of a layer as summary() shows it: profile key -> the layer's attribute (Conv2d, ConvTranspose2d and

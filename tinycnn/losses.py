@@ -14,10 +14,11 @@ class SoftmaxCrossEntropy:
 
     Subtracting the row maximum leaves the softmax unchanged and keeps every exp() in [0, 1], so logits of
     +-1e4 give a finite loss even in float32.
+    Saved for backward, as plain attributes: probabilities, softmax(z) (N, K), and labels (N,).
     """
 
     def __init__(self):
-        self._cache = None
+        self.probabilities = self.labels = None
 
     def forward(self, logits, labels):
         if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.dtype not in (np.float32, np.float64):
@@ -36,23 +37,17 @@ class SoftmaxCrossEntropy:
         sum_exp = exp.sum(axis=1, keepdims=True)
         rows = np.arange(N)
         loss = np.mean(np.log(sum_exp[:, 0]) - shifted[rows, labels])
-        self._cache = (exp / sum_exp, labels)
+        self.probabilities, self.labels = exp / sum_exp, labels
         return loss
 
     def backward(self):
         """-> dlogits: (N, K), the gradient of the mean loss."""
-        if self._cache is None:
+        if self.labels is None:
             raise RuntimeError("SoftmaxCrossEntropy: backward called before forward")
-        probs, labels = self._cache
-        N = len(labels)
-        dlogits = probs.copy()
-        dlogits[np.arange(N), labels] -= 1
-        return dlogits / probs.dtype.type(N)
-
-    @property
-    def probabilities(self):
-        """softmax(logits) of the last forward, (N, K)."""
-        return self._cache[0]
+        N = len(self.labels)
+        dlogits = self.probabilities.copy()
+        dlogits[np.arange(N), self.labels] -= 1
+        return dlogits / dlogits.dtype.type(N)
 
 
 class MSELoss:
@@ -61,10 +56,11 @@ class MSELoss:
         L = (1/M) sum_i (p_i - t_i)^2        dL/dp_i = 2 (p_i - t_i) / M
 
     The mean over every entry, as PyTorch's MSELoss, so the loss does not grow with the image size.
+    Saved for backward, as a plain attribute: diff = p - t.
     """
 
     def __init__(self):
-        self._cache = None
+        self.diff = None
 
     def forward(self, prediction, target):
         for name, a in (("prediction", prediction), ("target", target)):
@@ -75,12 +71,11 @@ class MSELoss:
             raise ValueError(f"MSELoss: the prediction has shape {prediction.shape}, expected the target's "
                              f"{target.shape}")
         diff = prediction - target.astype(prediction.dtype, copy=False)
-        self._cache = diff
+        self.diff = diff
         return float(np.vdot(diff, diff)) / diff.size
 
     def backward(self):
         """-> dL/dprediction, the prediction's shape and dtype."""
-        if self._cache is None:
+        if self.diff is None:
             raise RuntimeError("MSELoss: backward called before forward")
-        diff = self._cache
-        return diff * diff.dtype.type(2 / diff.size)
+        return self.diff * self.diff.dtype.type(2 / self.diff.size)

@@ -10,32 +10,33 @@ class ReLU(Layer):
 
     At x = 0 the derivative is taken as 0. y and dx are always C-ordered, whatever the memory layout of x
     (a transposed view, say): the kernel walks them as flat arrays.
+    Saved for backward: y (where y > 0 is where x > 0).
     """
 
     def forward(self, x, training=False):
         self.check_input(x)
         y = np.maximum(x, 0, out=np.empty(x.shape, x.dtype))
-        self._cache = y
+        self.save_for_backward(y=y)
         return y
 
     def backward(self, dy):
-        y = self.saved()
-        self.check_grad(dy, y.shape, y.dtype)
+        y = self.saved().y
+        self.check_dy(dy, y.shape, y.dtype)
         dx = np.empty(y.shape, y.dtype)
         relu_backward(y.reshape(-1), np.ascontiguousarray(dy).reshape(-1), dx.reshape(-1))
         return dx                                          # np.where(y > 0, dy, 0), in one parallel pass
 
 
 class Tanh(Layer):
-    """y = tanh(x);  dx = dy * (1 - y^2).   x, y: any shape."""
+    """y = tanh(x);  dx = dy * (1 - y^2).   x, y: any shape.   Saved for backward: y."""
 
     def forward(self, x, training=False):
         self.check_input(x)
         y = np.tanh(x)
-        self._cache = y
+        self.save_for_backward(y=y)
         return y
 
     def backward(self, dy):
-        y = self.saved()
-        self.check_grad(dy, y.shape, y.dtype)
+        y = self.saved().y
+        self.check_dy(dy, y.shape, y.dtype)
         return dy * (1 - y * y)

@@ -6,8 +6,11 @@ A layer is a function y = f(x; theta) that can also run backwards:
     dx = layer.backward(dy)           # dL/dx, and p.grad = dL/dp for every parameter p
 
 `dy` is dL/dy for some scalar loss L, with the shape of y. Backward never recomputes the forward pass:
-it uses what forward cached, so forward must come first.
+it uses what forward saved (self.save_for_backward(x=x) in forward, self.saved().x in backward), so forward
+must come first. Each layer's docstring names what it saves.
 """
+from types import SimpleNamespace
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -29,16 +32,6 @@ class Parameter:
         self.decay_mult = decay_mult
         self.trainable = True
 
-    def grad_buffer(self):
-        """The current grad array if backward may write into it (shape, dtype, C order), else None.
-
-        Writing in place matters for large weights: fc6's gradient is 151 MB, and a fresh array every step costs
-        the operating system's page zeroing (about a tenth of a training step).
-        """
-        g = self.grad
-        ok = g.shape == self.data.shape and g.dtype == self.data.dtype and g.flags.c_contiguous and g.flags.writeable
-        return g if ok else None
-
     @property
     def shape(self):
         return self.data.shape
@@ -50,10 +43,24 @@ class Parameter:
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
+    def grad_buffer(self):
+        """grad, if backward may overwrite it in place (data's shape and dtype, C-ordered, writable); else None.
+        Reusing fc6's 151 MB gradient array saves the page zeroing that a fresh one costs every step."""
+        g = self.grad
+        ok = g.shape == self.data.shape and g.dtype == self.data.dtype and g.flags.c_contiguous and g.flags.writeable
+        return g if ok else None
+
 
 def make_rng(rng):
     """A numpy Generator from a Generator (used as is), an int seed, or None (fresh OS entropy)."""
     return np.random.default_rng(rng)
+
+
+def normal_weight(shape, fan_in, weight_std, dtype, rng):
+    """A Parameter drawn from N(0, weight_std^2); weight_std=None means He's sqrt(2 / fan_in), which keeps the
+    variance of the activations about the same from one ReLU layer to the next."""
+    std = np.sqrt(2.0 / fan_in) if weight_std is None else weight_std
+    return Parameter(make_rng(rng).standard_normal(shape, dtype) * dtype.type(std))
 
 
 def check_dtype(dtype, where):
@@ -142,32 +149,45 @@ class Layer:
         """
         if not isinstance(x, np.ndarray):
             raise ValueError(f"{self.label()}: expected a numpy array, got {type(x).__name__}")
-        if ndim is not None and x.ndim != ndim or (channels is not None and x.shape[1] != channels):
-            want = {2: "(N, {})", 4: "(N, {}, H, W)"}.get(ndim, f"{ndim} axes {{}}")
-            want = want.format(channels if channels is not None else ("C" if ndim == 4 else "D"))
-            raise ValueError(f"{self.label()}: expected input of shape {want}, got {x.shape}")
+        wrong_rank = ndim is not None and x.ndim != ndim
+        if wrong_rank or (channels is not None and x.shape[1] != channels):
+            raise ValueError(f"{self.label()}: expected input of shape {expected_shape(ndim, channels)}, "
+                             f"got {x.shape}")
         if x.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{self.label()}: expected float32 or float64 input, got {x.dtype}")
         if dtype is not None and x.dtype != dtype:
             raise ValueError(f"{self.label()}: expected {np.dtype(dtype)} input like {like}, got {x.dtype}")
 
-    def saved(self):
-        """What forward cached for backward; an error if forward has not run."""
-        cache = getattr(self, "_cache", None)
-        if cache is None:
-            raise RuntimeError(f"{self.label()}: backward called before forward")
-        return cache
+    def save_for_backward(self, **arrays):
+        """Keep, by name, what backward needs: save_for_backward(x=x) here makes self.saved().x there."""
+        self._saved = SimpleNamespace(**arrays)
 
-    def check_grad(self, dy, expected_shape, dtype):
+    def saved(self):
+        """What forward saved for backward, as attributes; an error if forward has not run."""
+        saved = getattr(self, "_saved", None)
+        if saved is None:
+            raise RuntimeError(f"{self.label()}: backward called before forward")
+        return saved
+
+    def check_dy(self, dy, shape, dtype):
         """Raise ValueError naming this layer unless dy has the shape and dtype of the output forward made."""
         if not isinstance(dy, np.ndarray):
             raise ValueError(f"{self.label()}: backward expected dy as a numpy array, got {type(dy).__name__}")
-        if dy.shape != tuple(expected_shape):
-            raise ValueError(f"{self.label()}: backward expected dy of shape {tuple(expected_shape)}, "
-                             f"got {dy.shape}")
+        if dy.shape != tuple(shape):
+            raise ValueError(f"{self.label()}: backward expected dy of shape {tuple(shape)}, got {dy.shape}")
         if dy.dtype != dtype:
             raise ValueError(f"{self.label()}: backward expected dy of dtype {np.dtype(dtype)} like its output, "
                              f"got {dy.dtype}")
+
+
+def expected_shape(ndim, channels=None):
+    """How a message writes the input shape a layer expects: (N, 96, H, W) or (N, C, H, W); (N, 4096) or (N, D)."""
+    axis1 = channels if channels is not None else ("C" if ndim == 4 else "D")
+    if ndim == 4:
+        return f"(N, {axis1}, H, W)"
+    if ndim == 2:
+        return f"(N, {axis1})"
+    return f"{ndim} axes"
 
 
 def check_finite(x, where):
@@ -185,6 +205,18 @@ def pair(value, what):
     if len(pair_) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair_):
         raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
     return int(pair_[0]), int(pair_[1])
+
+
+def window(kind, kernel_size, stride, padding):
+    """A sliding window's kernel_size, stride and padding as pairs of ints, checked: each kernel side and stride
+    at least 1, padding at least 0. kind names the layer in messages ("Conv2d")."""
+    kernel_size = pair(kernel_size, f"{kind} kernel_size")
+    stride = pair(stride, f"{kind} stride")
+    padding = pair(padding, f"{kind} padding")
+    if min(kernel_size) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{kind}: expected kernel_size >= 1, stride >= 1, padding >= 0, got "
+                         f"{kernel_size}, {stride}, {padding}")
+    return kernel_size, stride, padding
 
 
 def window_output_hw(layer, in_hw, kernel, stride, padding):

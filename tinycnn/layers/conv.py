@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..kernels import col2im, gemm, im2col, winograd_conv
-from .base import Layer, Parameter, check_dtype, make_rng, pair, window_output_hw
+from .base import Layer, Parameter, check_dtype, normal_weight, window, window_output_hw
 
 # The column matrix of one chunk of images stays below this many bytes (unless one image alone needs more).
 COLUMN_BUFFER_BYTES = 32 * 2**20
@@ -33,6 +33,8 @@ class Conv2d(Layer):
     im2col for y and for dx (kernels/winograd.py): the same result with 2.25x fewer multiplications. dx is then
     the convolution of dy, padded by 2 - P, with the filters turned 180 degrees and their in and out channels
     swapped. Set `conv.winograd = False` to use im2col + GEMM throughout.
+
+    Saved for backward: x, the input (C-ordered).
     Initialisation: weight ~ N(0, weight_std^2), by default weight_std = sqrt(2/fan_in) (He), bias 0.
     """
 
@@ -40,29 +42,19 @@ class Conv2d(Layer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True,
                  dtype=np.float32, rng=None, weight_std=None):
-        self.kernel_size = pair(kernel_size, "Conv2d kernel_size")
-        self.stride = pair(stride, "Conv2d stride")
-        self.padding = pair(padding, "Conv2d padding")
+        self.kernel_size, self.stride, self.padding = window("Conv2d", kernel_size, stride, padding)
         if in_channels < 1 or out_channels < 1 or groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                              f"positive multiples of groups ({groups})")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"Conv2d: expected kernel_size >= 1, stride >= 1, padding >= 0, got "
-                             f"{self.kernel_size}, {self.stride}, {self.padding}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         dtype = check_dtype(dtype, "Conv2d")
         fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        shape = (out_channels, in_channels // groups) + self.kernel_size
-        std = np.sqrt(2.0 / fan_in) if weight_std is None else weight_std
-        self.weight = Parameter(make_rng(rng).standard_normal(shape, dtype) * dtype.type(std))
+        self.weight = normal_weight((out_channels, in_channels // groups) + self.kernel_size, fan_in, weight_std,
+                                    dtype, rng)
         self.bias = Parameter(np.zeros(out_channels, dtype)) if bias else None
-        self._cache = None
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        s += f", padding={self.padding}" if any(self.padding) else ""
-        s += f", groups={self.groups}" if self.groups > 1 else ""
-        return s + ("" if self.bias else ", bias=False")
+        return convolution_repr(self, f", groups={self.groups}" if self.groups > 1 else "")
 
     def output_shape(self, input_shape):
         oh, ow = window_output_hw(self, input_shape[1:], self.kernel_size, self.stride, self.padding)
@@ -71,37 +63,6 @@ class Conv2d(Layer):
     def macs(self, input_shape):
         _, oh, ow = self.output_shape(input_shape)
         return self.weight.size * oh * ow
-
-    def _takes_winograd(self):
-        return self.winograd and self.kernel_size == (3, 3) and self.stride == (1, 1) and max(self.padding) <= 2
-
-    def _turned_weight(self):
-        """The filters of dx = conv(dy): w[f, c] turned 180 degrees, in and out channels swapped per group.
-
-        (F, C/G, 3, 3) -> (C, F/G, 3, 3)
-        """
-        F, Cg, KH, KW = self.weight.shape
-        G = self.groups
-        w = self.weight.data.reshape(G, F // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
-        return np.ascontiguousarray(w).reshape(G * Cg, F // G, KH, KW)
-
-    def _column_chunks(self, x, fill=True):
-        """Yield (n0, n1, cols) with cols = im2col(x[n0:n1]) of shape (C*KH*KW, (n1-n0)*OH*OW).
-
-        fill=False yields the buffer without filling it, for a pass that only needs its shape.
-        """
-        N, C = x.shape[:2]
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        OH, OW = window_output_hw(self, x.shape[2:], self.kernel_size, self.stride, self.padding)
-        rows, per_image = C * KH * KW, OH * OW
-        chunk = int(np.clip(COLUMN_BUFFER_BYTES // (rows * per_image * x.itemsize), 1, N))
-        buffer = np.empty(rows * per_image * chunk, x.dtype)
-        for n0 in range(0, N, chunk):
-            n1 = min(n0 + chunk, N)
-            cols = buffer[:rows * per_image * (n1 - n0)].reshape(rows, per_image * (n1 - n0))
-            if fill:
-                im2col(x[n0:n1], KH, KW, SH, SW, PH, PW, cols)
-            yield n0, n1, cols
 
     def forward(self, x, training=False):
         """x: (N, C, H, W) -> y: (N, F, OH, OW)."""
@@ -113,10 +74,11 @@ class Conv2d(Layer):
             y = self._im2col_forward(x)
         if self.bias is not None:
             y += self.bias.data[:, None, None]
-        self._cache = x
+        self.save_for_backward(x=x)
         return y
 
     def _im2col_forward(self, x):
+        """Y_g = W_g @ cols_g, chunk by chunk of images."""
         F, G = self.out_channels, self.groups
         N, (OH, OW) = x.shape[0], self.output_shape(x.shape[1:])[1:]
         w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
@@ -132,35 +94,93 @@ class Conv2d(Layer):
     def backward(self, dy):
         """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (F, C/G, KH, KW) and bias.grad (F,).
 
-        With needs_input_grad = False (a first layer, whose input is the data) dx is skipped: returns None.
-        A frozen weight (trainable = False) skips dW, so a frozen conv3 with a learning conv4 costs only dx.
+        A frozen parameter (trainable = False) gets no gradient: a frozen conv3 below a learning conv4 costs
+        only dx. With needs_input_grad = False (a first layer, whose input is the data) dx is skipped: returns
+        None.
         """
-        x = self.saved()
-        F, G = self.out_channels, self.groups
-        self.check_grad(dy, (x.shape[0], F) + self.output_shape(x.shape[1:])[1:], x.dtype)
-        w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
-        dw = np.zeros_like(w)
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        by_winograd = self.needs_input_grad and self._takes_winograd()
-        by_col2im = self.needs_input_grad and not by_winograd
-        dx = np.zeros_like(x) if by_col2im else None
-        if by_winograd:
-            dx = winograd_conv(np.ascontiguousarray(dy), self._turned_weight(), (2 - PH, 2 - PW), G,
-                               COLUMN_BUFFER_BYTES)
-        chunks = self._column_chunks(x, fill=self.weight.trainable)       # dx alone needs no columns
-        for n0, n1, cols in chunks if self.weight.trainable or by_col2im else ():
-            n = n1 - n0
-            dy_g = dy[n0:n1].reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
-            cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
-            for g in range(G if self.weight.trainable else 0):
-                dw[g] += gemm(dy_g[g], cols[g].T)
-            if by_col2im:
-                dcols = np.empty_like(cols)
-                for g in range(G):
-                    gemm(w[g].T, dy_g[g], out=dcols[g])
-                col2im(dcols.reshape(-1, dcols.shape[2]), KH, KW, SH, SW, PH, PW, dx[n0:n1])
+        x = self.saved().x
+        self.check_dy(dy, (x.shape[0], self.out_channels) + self.output_shape(x.shape[1:])[1:], x.dtype)
         if self.weight.trainable:
-            self.weight.grad = dw.reshape(self.weight.shape)
+            self.weight.grad = self._weight_gradient(x, dy)               # dW_g = dY_g @ cols_g^T
         if self.bias is not None and self.bias.trainable:
-            self.bias.grad = dy.sum(axis=(0, 2, 3))
+            self.bias.grad = dy.sum(axis=(0, 2, 3))                       # dbias = sum of dY over n, oh, ow
+        if not self.needs_input_grad:
+            return None
+        return self._input_gradient(dy, x.shape)                          # dx = col2im(W_g^T @ dY_g)
+
+    def _weight_gradient(self, x, dy):
+        """dW_g = dY_g @ cols_g^T, summed over the chunks of images. -> (F, C/G, KH, KW)."""
+        F, G = self.out_channels, self.groups
+        dw = np.zeros_like(self.weight.data).reshape(G, F // G, -1)      # (G, F/G, C/G*KH*KW)
+        for n0, n1, cols in self._column_chunks(x):
+            cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
+            dy_g = self._by_group(dy[n0:n1])                              # (G, F/G, n*OH*OW)
+            for g in range(G):
+                dw[g] += gemm(dy_g[g], cols[g].T)
+        return dw.reshape(self.weight.shape)
+
+    def _input_gradient(self, dy, x_shape):
+        """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd for 3x3 stride 1. -> x_shape."""
+        G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
+        if self._takes_winograd():         # dy padded by 2 - P, convolved with the filters turned around
+            return winograd_conv(np.ascontiguousarray(dy), self._turned_weight(), (2 - PH, 2 - PW), G,
+                                 COLUMN_BUFFER_BYTES)
+        w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
+        dx = np.zeros(x_shape, dy.dtype)
+        for n0, n1, dcols in self._chunks(x_shape, dy.dtype):
+            dcols = dcols.reshape(G, -1, dcols.shape[1])                  # (G, C/G*KH*KW, n*OH*OW)
+            dy_g = self._by_group(dy[n0:n1])                              # (G, F/G, n*OH*OW)
+            for g in range(G):
+                gemm(w[g].T, dy_g[g], out=dcols[g])
+            col2im(dcols.reshape(-1, dcols.shape[2]), KH, KW, SH, SW, PH, PW, dx[n0:n1])
         return dx
+
+    def _by_group(self, dy):
+        """dy: (n, F, OH, OW) -> dY_g for every group: (G, F/G, n*OH*OW), the columns in im2col's order."""
+        n, F, G = dy.shape[0], self.out_channels, self.groups
+        return dy.reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
+
+    def _takes_winograd(self):
+        return self.winograd and self.kernel_size == (3, 3) and self.stride == (1, 1) and max(self.padding) <= 2
+
+    def _turned_weight(self):
+        """The filters of dx = conv(dy): w[f, c] turned 180 degrees, in and out channels swapped per group.
+
+        (F, C/G, 3, 3) -> (C, F/G, 3, 3)
+        """
+        F, Cg, KH, KW = self.weight.shape
+        G = self.groups
+        w = self.weight.data.reshape(G, F // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+        return np.ascontiguousarray(w).reshape(G * Cg, F // G, KH, KW)
+
+    def _chunks(self, x_shape, dtype):
+        """Yield (n0, n1, cols): runs of images [n0, n1) and an uninitialised column matrix for them,
+        (C*KH*KW, (n1-n0)*OH*OW), one buffer under COLUMN_BUFFER_BYTES reused for every run."""
+        N, C = x_shape[:2]
+        OH, OW = window_output_hw(self, x_shape[2:], self.kernel_size, self.stride, self.padding)
+        rows, per_image = C * self.kernel_size[0] * self.kernel_size[1], OH * OW
+        chunk, runs = image_chunks(N, rows * per_image * dtype.itemsize)
+        buffer = np.empty(rows * per_image * chunk, dtype)
+        for n0, n1 in runs:
+            yield n0, n1, buffer[:rows * per_image * (n1 - n0)].reshape(rows, per_image * (n1 - n0))
+
+    def _column_chunks(self, x):
+        """Yield (n0, n1, cols) with cols = im2col(x[n0:n1]): (C*KH*KW, (n1-n0)*OH*OW)."""
+        for n0, n1, cols in self._chunks(x.shape, x.dtype):
+            im2col(x[n0:n1], *self.kernel_size, *self.stride, *self.padding, cols)
+            yield n0, n1, cols
+
+
+def image_chunks(n_images, bytes_per_image):
+    """-> (chunk, [(n0, n1), ...]): the batch cut into runs of `chunk` images (the last may be shorter) whose
+    column matrices stay under COLUMN_BUFFER_BYTES together, with at least one image a run however large."""
+    chunk = int(np.clip(COLUMN_BUFFER_BYTES // bytes_per_image, 1, n_images))
+    return chunk, [(n0, min(n0 + chunk, n_images)) for n0 in range(0, n_images, chunk)]
+
+
+def convolution_repr(layer, extra):
+    """What Conv2d and ConvTranspose2d print: "3, 96, kernel_size=(11, 11), stride=(4, 4)", then the padding if
+    any, `extra` (groups, or output_padding), and ", bias=False" for a layer without bias."""
+    s = f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, stride={layer.stride}"
+    s += f", padding={layer.padding}" if any(layer.padding) else ""
+    return s + extra + ("" if layer.bias else ", bias=False")

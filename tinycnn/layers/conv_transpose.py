@@ -2,8 +2,8 @@
 import numpy as np
 
 from ..kernels import col2im, gemm, im2col
-from .base import Layer, Parameter, check_dtype, make_rng, pair
-from .conv import COLUMN_BUFFER_BYTES
+from .base import Layer, Parameter, check_dtype, normal_weight, pair, window
+from .conv import convolution_repr, image_chunks
 
 
 class ConvTranspose2d(Layer):
@@ -24,23 +24,19 @@ class ConvTranspose2d(Layer):
         dcols = im2col(dy)  dx = W @ dcols          dW = X @ dcols^T        dbias = sum of dy over n, oh, ow
     i.e. dx is a plain convolution of dy with the same weight.
 
-    Images go through in chunks so the column matrix stays under COLUMN_BUFFER_BYTES (see conv.py).
+    Images go through in chunks so the column matrix stays under conv.py's COLUMN_BUFFER_BYTES.
+    Saved for backward: x, the input.
     Initialisation: weight ~ N(0, weight_std^2), by default sqrt(2 / (C*KH*KW / (SH*SW))) (He, counting the
     inputs that reach one output pixel), bias 0.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, bias=True,
                  dtype=np.float32, rng=None, weight_std=None):
-        self.kernel_size = pair(kernel_size, "ConvTranspose2d kernel_size")
-        self.stride = pair(stride, "ConvTranspose2d stride")
-        self.padding = pair(padding, "ConvTranspose2d padding")
+        self.kernel_size, self.stride, self.padding = window("ConvTranspose2d", kernel_size, stride, padding)
         self.output_padding = pair(output_padding, "ConvTranspose2d output_padding")
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"ConvTranspose2d: expected positive channel counts, got {in_channels} and "
                              f"{out_channels}")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"ConvTranspose2d: expected kernel_size >= 1, stride >= 1, padding >= 0, got "
-                             f"{self.kernel_size}, {self.stride}, {self.padding}")
         if not all(0 <= op < s for op, s in zip(self.output_padding, self.stride)):
             raise ValueError(f"ConvTranspose2d: output_padding must be >= 0 and less than the stride "
                              f"{self.stride}, got {self.output_padding}")
@@ -48,17 +44,11 @@ class ConvTranspose2d(Layer):
         dtype = check_dtype(dtype, "ConvTranspose2d")
         KH, KW = self.kernel_size
         fan_in = max(1.0, in_channels * KH * KW / (self.stride[0] * self.stride[1]))
-        std = np.sqrt(2.0 / fan_in) if weight_std is None else weight_std
-        shape = (in_channels, out_channels, KH, KW)
-        self.weight = Parameter(make_rng(rng).standard_normal(shape, dtype) * dtype.type(std))
+        self.weight = normal_weight((in_channels, out_channels, KH, KW), fan_in, weight_std, dtype, rng)
         self.bias = Parameter(np.zeros(out_channels, dtype)) if bias else None
-        self._cache = None
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        s += f", padding={self.padding}" if any(self.padding) else ""
-        s += f", output_padding={self.output_padding}" if any(self.output_padding) else ""
-        return s + ("" if self.bias else ", bias=False")
+        return convolution_repr(self, f", output_padding={self.output_padding}" if any(self.output_padding) else "")
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[0] != self.in_channels:
@@ -74,9 +64,8 @@ class ConvTranspose2d(Layer):
     def macs(self, input_shape):
         return self.weight.size * input_shape[1] * input_shape[2]
 
-    def _chunk(self, n_images, per_image, itemsize):
-        rows = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
-        return int(np.clip(COLUMN_BUFFER_BYTES // (rows * per_image * itemsize), 1, n_images)), rows
+    def _column_rows(self):
+        return self.out_channels * self.kernel_size[0] * self.kernel_size[1]
 
     def forward(self, x, training=False):
         """x: (N, C, H, W) -> y: (N, F, OH, OW)."""
@@ -86,31 +75,30 @@ class ConvTranspose2d(Layer):
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         w = self.weight.data.reshape(C, -1)                               # (C, F*KH*KW)
         y = np.zeros((N, F, OH, OW), x.dtype)
-        chunk, rows = self._chunk(N, H * W, x.itemsize)
-        for n0 in range(0, N, chunk):
-            n1 = min(n0 + chunk, N)
+        _, runs = image_chunks(N, self._column_rows() * H * W * x.itemsize)
+        for n0, n1 in runs:
             x_cols = x[n0:n1].transpose(1, 0, 2, 3).reshape(C, -1)        # (C, n*H*W)
             cols = gemm(w.T, x_cols)                                      # (F*KH*KW, n*H*W)
             col2im(cols, KH, KW, SH, SW, PH, PW, y[n0:n1])
         if self.bias is not None:
             y += self.bias.data[:, None, None]
-        self._cache = x
+        self.save_for_backward(x=x)
         return y
 
     def backward(self, dy):
         """dy: (N, F, OH, OW) -> dx: (N, C, H, W); sets weight.grad (C, F, KH, KW) and bias.grad (F,)."""
-        x = self.saved()
+        x = self.saved().x
         N, C, H, W = x.shape
-        self.check_grad(dy, (N,) + self.output_shape(x.shape[1:]), x.dtype)
+        self.check_dy(dy, (N,) + self.output_shape(x.shape[1:]), x.dtype)
         dy = np.ascontiguousarray(dy)
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         w = self.weight.data.reshape(C, -1)                               # (C, F*KH*KW)
         dw = np.zeros_like(w)
         dx = np.empty_like(x) if self.needs_input_grad else None
-        chunk, rows = self._chunk(N, H * W, x.itemsize)
+        rows = self._column_rows()
+        chunk, runs = image_chunks(N, rows * H * W * x.itemsize)
         buffer = np.empty(rows * H * W * chunk, x.dtype)
-        for n0 in range(0, N, chunk):
-            n1 = min(n0 + chunk, N)
+        for n0, n1 in runs:
             dcols = buffer[:rows * H * W * (n1 - n0)].reshape(rows, -1)   # (F*KH*KW, n*H*W)
             im2col(dy[n0:n1], KH, KW, SH, SW, PH, PW, dcols)
             x_cols = x[n0:n1].transpose(1, 0, 2, 3).reshape(C, -1)        # (C, n*H*W)

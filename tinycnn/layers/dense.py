@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..kernels import gemm
-from .base import Layer, Parameter, check_dtype, make_rng
+from .base import Layer, Parameter, check_dtype, normal_weight
 
 
 class Dense(Layer):
@@ -13,6 +13,7 @@ class Dense(Layer):
         dx = dy W      (N, D)
         dW = dy^T x    (K, D)
         db = sum_n dy  (K,)
+    Saved for backward: x.
     Initialisation: W ~ N(0, weight_std^2), by default weight_std = sqrt(2/D) (He), b = 0.
     """
 
@@ -22,10 +23,8 @@ class Dense(Layer):
                              f"out_features={out_features}")
         dtype = check_dtype(dtype, "Dense")
         self.in_features, self.out_features = in_features, out_features
-        std = np.sqrt(2.0 / in_features) if weight_std is None else weight_std
-        self.weight = Parameter(make_rng(rng).standard_normal((out_features, in_features), dtype) * dtype.type(std))
+        self.weight = normal_weight((out_features, in_features), in_features, weight_std, dtype, rng)
         self.bias = Parameter(np.zeros(out_features, dtype)) if bias else None
-        self._cache = None
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}" + ("" if self.bias else ", bias=False")
@@ -45,13 +44,13 @@ class Dense(Layer):
         y = gemm(x, self.weight.data.T)
         if self.bias is not None:
             y += self.bias.data
-        self._cache = x
+        self.save_for_backward(x=x)
         return y
 
     def backward(self, dy):
         """dy: (N, K) -> dx: (N, D); sets weight.grad and bias.grad (each unless frozen)."""
-        x = self.saved()
-        self.check_grad(dy, (x.shape[0], self.out_features), x.dtype)
+        x = self.saved().x
+        self.check_dy(dy, (x.shape[0], self.out_features), x.dtype)
         if self.weight.trainable:
             self.weight.grad = gemm(dy.T, x, out=self.weight.grad_buffer())
         if self.bias is not None and self.bias.trainable:
@@ -60,7 +59,10 @@ class Dense(Layer):
 
 
 class Flatten(Layer):
-    """x: (N, d1, d2, ...) -> y: (N, d1*d2*...), in C order; backward reshapes dy back."""
+    """x: (N, d1, d2, ...) -> y: (N, d1*d2*...), in C order; backward reshapes dy back.
+
+    Saved for backward: x_shape and dtype (dy must be (N, d1*d2*...) of x's dtype).
+    """
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
@@ -69,10 +71,10 @@ class Flatten(Layer):
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             raise ValueError(f"{self.label()}: expected input of shape (N, ...) with at least 2 axes, "
                              f"got {getattr(x, 'shape', type(x).__name__)}")
-        self._cache = (x.shape, x.dtype)
+        self.save_for_backward(x_shape=x.shape, dtype=x.dtype)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy):
-        shape, dtype = self.saved()
-        self.check_grad(dy, (shape[0], int(np.prod(shape[1:]))), dtype)
-        return dy.reshape(shape)
+        saved = self.saved()
+        self.check_dy(dy, (saved.x_shape[0], int(np.prod(saved.x_shape[1:]))), saved.dtype)
+        return dy.reshape(saved.x_shape)

@@ -13,6 +13,8 @@ class Dropout(Layer):
     The paper instead multiplies by 0.5 at test time; scaling while training gives the same expected
     activation, and the evaluation network needs no change. The mask comes from `rng` (a numpy Generator,
     an int seed, or None for fresh entropy), so a seed reproduces it.
+
+    Saved for backward: x_shape, dtype, and mask (x's shape), which is None when forward was the identity.
     """
 
     def __init__(self, p=0.5, rng=None):
@@ -20,7 +22,6 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
         self.rng = make_rng(rng)
-        self._cache = None
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -31,10 +32,10 @@ class Dropout(Layer):
         if training and self.p > 0:
             keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
             mask = keep * x.dtype.type(1 / (1 - self.p))
-        self._cache = (x.shape, x.dtype, mask)
+        self.save_for_backward(x_shape=x.shape, dtype=x.dtype, mask=mask)
         return x if mask is None else x * mask
 
     def backward(self, dy):
-        shape, dtype, mask = self.saved()
-        self.check_grad(dy, shape, dtype)
-        return dy if mask is None else dy * mask
+        saved = self.saved()
+        self.check_dy(dy, saved.x_shape, saved.dtype)
+        return dy if saved.mask is None else dy * saved.mask

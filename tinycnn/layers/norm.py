@@ -27,6 +27,9 @@ class LocalResponseNorm(Layer):
     Precision: y and dx are within about 1e-6 relative of an exact computation in float32 too (kernels/lrn.py
     says why the window sums are not slid). An input whose squares overflow float32 (|a| above 1.8e19) is
     normalised in float64, and the result cast back.
+
+    Saved for backward: x_shape and dtype; a, y and s as the kernel sees them, (N*G, C/G, H*W), each group a
+    separate "image" (in float64 when the float32 squares overflowed).
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
@@ -38,7 +41,6 @@ class LocalResponseNorm(Layer):
         if groups < 1:
             raise ValueError(f"LocalResponseNorm: groups must be >= 1, got {groups}")
         self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
-        self._cache = None
 
     def extra_repr(self):
         s = f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
@@ -53,28 +55,30 @@ class LocalResponseNorm(Layer):
                              f"input of shape {x.shape}")
         G = self.groups
         a = np.ascontiguousarray(x).reshape(N * G, C // G, H * W)    # each group is a separate "image"
-        y, scale, overflowed = self._normalise(a)
+        y, s, overflowed = self._normalise(a)
         if overflowed and a.dtype == np.float32:       # squares beyond float32's range: redo it in float64
             a = a.astype(np.float64)
-            y, scale, _ = self._normalise(a)
-        self._cache = (x.shape, x.dtype, a, y, scale)
+            y, s, _ = self._normalise(a)
+        self.save_for_backward(x_shape=x.shape, dtype=x.dtype, a=a, y=y, s=s)
         return y.reshape(x.shape).astype(x.dtype, copy=False)
 
     def _normalise(self, a):
-        y, scale = np.empty_like(a), np.empty_like(a)
-        t = a.dtype.type                                       # keep float32 arithmetic in float32
-        overflowed = lrn_forward(a, self.size, t(self.alpha), t(self.beta), t(self.k), y, scale)
-        return y, scale, overflowed
+        """-> (y, s, whether a square overflowed), each window's s = k + alpha * sum a_j^2."""
+        y, s = np.empty_like(a), np.empty_like(a)
+        like_a = a.dtype.type                 # like_a(0.75): the constant as a's float type, so float32 stays float32
+        overflowed = lrn_forward(a, self.size, like_a(self.alpha), like_a(self.beta), like_a(self.k), y, s)
+        return y, s, overflowed
 
     def backward(self, dy):
         """dy: (N, C, H, W) -> dx: (N, C, H, W)."""
-        x_shape, dtype, a, y, scale = self.saved()
-        self.check_grad(dy, x_shape, dtype)
+        saved = self.saved()
+        self.check_dy(dy, saved.x_shape, saved.dtype)
+        a = saved.a
         dx = np.empty_like(a)
-        t = a.dtype.type
-        lrn_backward(a, y, scale, np.ascontiguousarray(dy, a.dtype).reshape(a.shape), self.size,
-                     t(2 * self.alpha * self.beta), t(self.beta), dx)
-        return dx.reshape(x_shape).astype(dtype, copy=False)
+        like_a = a.dtype.type
+        lrn_backward(a, saved.y, saved.s, np.ascontiguousarray(dy, a.dtype).reshape(a.shape), self.size,
+                     like_a(2 * self.alpha * self.beta), like_a(self.beta), dx)
+        return dx.reshape(saved.x_shape).astype(saved.dtype, copy=False)
 
 
 class _BatchNorm(Layer):
@@ -95,6 +99,9 @@ class _BatchNorm(Layer):
         dx = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat))
     In evaluation mu and var are constants, so dx = gamma / sqrt(running_var + eps) * dy.
     Running statistics are buffers: saved with the model, never trained (Keras counts them as non-trainable).
+
+    Saved for backward: xhat (x's shape), inv_std = 1 / sqrt(var + eps) (C,), and training: whether mu and var
+    were the batch's (then they depend on x) or the running ones.
     """
 
     ndim = None
@@ -110,7 +117,6 @@ class _BatchNorm(Layer):
         self.bias = Parameter(np.zeros(num_features, dtype))
         self.running_mean = np.zeros(num_features, dtype)
         self.running_var = np.ones(num_features, dtype)
-        self._cache = None
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -134,12 +140,13 @@ class _BatchNorm(Layer):
             mean, var = self.running_mean, self.running_var
         inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
         xhat = (x - self._per_channel(mean)) * self._per_channel(inv_std)
-        self._cache = (xhat, inv_std, training)
+        self.save_for_backward(xhat=xhat, inv_std=inv_std, training=training)
         return self._per_channel(self.weight.data) * xhat + self._per_channel(self.bias.data)
 
     def backward(self, dy):
-        xhat, inv_std, training = self.saved()
-        self.check_grad(dy, xhat.shape, xhat.dtype)
+        saved = self.saved()
+        xhat, inv_std, training = saved.xhat, saved.inv_std, saved.training
+        self.check_dy(dy, xhat.shape, xhat.dtype)
         axes = (0,) + tuple(range(2, dy.ndim))
         needs_sums = training or self.weight.trainable or self.bias.trainable
         sum_dy = dy.sum(axis=axes) if needs_sums else None

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..kernels import maxpool_backward, maxpool_forward
-from .base import Layer, pair, window_output_hw
+from .base import Layer, pair, window, window_output_hw
 
 
 class MaxPool2d(Layer):
@@ -22,19 +22,17 @@ class MaxPool2d(Layer):
 
     Ties: the first maximum in row-major order within the window wins (as in PyTorch and Caffe).
     Padding must be at most half the window, so every window holds at least one real pixel.
+
+    Saved for backward: x_shape, dtype, and argmax (N, C, OH, OW): each window's winner as the flat index
+    h*W + w in its input plane.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
-        self.kernel_size = pair(kernel_size, "MaxPool2d kernel_size")
-        self.stride = pair(stride if stride is not None else kernel_size, "MaxPool2d stride")
-        self.padding = pair(padding, "MaxPool2d padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"MaxPool2d: expected kernel_size >= 1, stride >= 1, padding >= 0, got "
-                             f"{self.kernel_size}, {self.stride}, {self.padding}")
+        self.kernel_size, self.stride, self.padding = window("MaxPool2d", kernel_size,
+                                                             kernel_size if stride is None else stride, padding)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"MaxPool2d: padding {self.padding} must be at most half of kernel_size "
                              f"{self.kernel_size}")
-        self._cache = None
 
     def extra_repr(self):
         s = f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -55,15 +53,15 @@ class MaxPool2d(Layer):
         y = np.empty(out_shape, x.dtype)
         argmax = np.empty(out_shape, np.int32)
         maxpool_forward(x, *self.kernel_size, *self.stride, *self.padding, y, argmax)
-        self._cache = (x.shape, x.dtype, argmax)
+        self.save_for_backward(x_shape=x.shape, dtype=x.dtype, argmax=argmax)
         return y
 
     def backward(self, dy):
         """dy: (N, C, OH, OW) -> dx: (N, C, H, W)."""
-        x_shape, dtype, argmax = self.saved()
-        self.check_grad(dy, argmax.shape, dtype)
-        dx = np.zeros(x_shape, dtype)
-        maxpool_backward(np.ascontiguousarray(dy), argmax, dx)
+        saved = self.saved()
+        self.check_dy(dy, saved.argmax.shape, saved.dtype)
+        dx = np.zeros(saved.x_shape, saved.dtype)
+        maxpool_backward(np.ascontiguousarray(dy), saved.argmax, dx)
         return dx
 
 
@@ -80,13 +78,13 @@ class AdaptiveAvgPool2d(Layer):
         y[n, c, i, j] = mean of x over the window
     Backward: each pixel of a window receives dy / (window area); overlapping windows add.
     When H = OH and W = OW every window is one pixel and the layer is the identity.
+    Saved for backward: x_shape and dtype.
     """
 
     def __init__(self, output_size):
         self.output_size = pair(output_size, "AdaptiveAvgPool2d output_size")
         if min(self.output_size) < 1:
             raise ValueError(f"AdaptiveAvgPool2d: output_size must be positive, got {self.output_size}")
-        self._cache = None
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -104,12 +102,13 @@ class AdaptiveAvgPool2d(Layer):
         y = np.empty(x.shape[:2] + self.output_size, x.dtype)
         for i, j, rows, cols, _ in self._windows(*x.shape[2:]):
             y[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
-        self._cache = (x.shape, x.dtype)
+        self.save_for_backward(x_shape=x.shape, dtype=x.dtype)
         return y
 
     def backward(self, dy):
-        x_shape, dtype = self.saved()
-        self.check_grad(dy, x_shape[:2] + self.output_size, dtype)
+        saved = self.saved()
+        x_shape, dtype = saved.x_shape, saved.dtype
+        self.check_dy(dy, x_shape[:2] + self.output_size, dtype)
         dx = np.zeros(x_shape, dtype)
         for i, j, rows, cols, area in self._windows(*x_shape[2:]):
             dx[:, :, rows, cols] += (dy[:, :, i, j] / dtype.type(area))[:, :, None, None]
