@@ -158,9 +158,9 @@ class Layer:
         if dtype is not None and x.dtype != dtype:
             raise ValueError(f"{self.label()}: expected {np.dtype(dtype)} input like {like}, got {x.dtype}")
 
-    def save_for_backward(self, **arrays):
+    def save_for_backward(self, **values):
         """Keep, by name, what backward needs: save_for_backward(x=x) here makes self.saved().x there."""
-        self._saved = SimpleNamespace(**arrays)
+        self._saved = SimpleNamespace(**values)
 
     def saved(self):
         """What forward saved for backward, as attributes; an error if forward has not run."""
