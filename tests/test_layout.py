@@ -116,16 +116,16 @@ def test_alexnet_py_re_exports_the_library_functions_users_and_notebooks_call():
     assert cli.alexnet(num_classes=3, variant="mini", rng=0)["fc8"].out_features == 3
 
 
-def top_level_functions(path):
+def top_level_definitions(path):
     tree = ast.parse(open(path, encoding="utf-8").read(), path)
     return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
 
 
 def test_the_command_line_keeps_no_second_copy_of_library_code():
     """A function or class defined in alexnet.py or benchmarks/ is defined nowhere in tinycnn/ (main aside)."""
-    library = set().union(*(top_level_functions(p) for p in module_files(ROOT, "tinycnn").values()))
+    library = set().union(*(top_level_definitions(p) for p in module_files(ROOT, "tinycnn").values()))
     for outside in ("alexnet.py", os.path.join("benchmarks", "bench.py")):
-        copies = (top_level_functions(os.path.join(ROOT, outside)) & library) - {"main"}
+        copies = (top_level_definitions(os.path.join(ROOT, outside)) & library) - {"main"}
         assert not copies, f"{outside} defines again: {sorted(copies)}"
 
 
