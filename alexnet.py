@@ -4,6 +4,7 @@ the library; the network itself is in tinycnn/models/alexnet.py.
     python alexnet.py summary  [--variant V] [--groups 1|2] [--classes K] [--input-size S]
     python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S]
                                [--out DIR] [--resume | --overwrite] ...
+    mpiexec -n N python alexnet.py train ...   (N processes, each learning from 1/N of every batch)
     python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
     python alexnet.py predict  --checkpoint FILE PATH [PATH ...] [--top K] [--csv FILE] [--ten-crop]
     python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
@@ -30,6 +31,7 @@ try:                                             # Ctrl-C while numpy and numba 
 
     from tinycnn import checkpoint, data, finetune
     from tinycnn.data import Preprocess
+    from tinycnn.distributed import EveryRankFailed, failed_on_every_rank, launched_rank, world
     from tinycnn.import_weights import import_weights
     from tinycnn.models import alexnet, two_towers                       # noqa: F401 (re-exported)
     from tinycnn.models.alexnet import DEFAULT_GROUPS, INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
@@ -123,11 +125,11 @@ def data_flags(args, per_class):
                 val_images=args.val_images, per_class=per_class)
 
 
-def fine_tune_from(init, model, preprocess, args, classes):
+def fine_tune_from(init, model, preprocess, args, classes, say=print):
     """--init: copy the checkpoint's weights (a new head for other classes) and prepare pixels as it did."""
     entries, _ = init
     fresh = finetune.transfer_weights(model, entries, args.init, new_head=args.new_head)
-    print(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(classes)} classes"
+    say(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(classes)} classes"
                                                if fresh else "all weights kept"))
     # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
     preprocess.scale, preprocess.mean_image = float(entries["array/scale"]), entries["array/mean_image"]
@@ -143,45 +145,55 @@ def set_what_learns(model, args):
 
 
 def command_train(args):
-    check_out(args)
-    init = start_from(args) if args.init else None
-    config = train_config(args, init)
-    size = config["input_size"]
-    data_info = data_flags(args, args.per_class)
+    """Train on one process, or under mpiexec on several: each rank builds the same model from the same seed
+    and learns from its rows of every batch (tinycnn/distributed); rank 0 alone writes --out and prints."""
+    ranks = world()
+    say = print if ranks.rank == 0 else (lambda *_, **__: None)
     last = os.path.join(args.out, "last.npz")
-    if args.resume:                              # another model or other data fails before any data is loaded
-        check_resumable(last, config, data_info)
-    train, val = load_run_data(data_info, stored_size(size))
-    if train.skipped:
-        warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
-    config = dict(config, num_classes=len(train.classes))
-    model_rng = np.random.default_rng([args.seed, 1])
-    model = build(config, rng=model_rng)
-    preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
-    if init:
-        fine_tune_from(init, model, preprocess, args, train.classes)
-    set_what_learns(model, args)
+    with ranks.agree():                          # a mistake any rank finds stops every rank, told once
+        if ranks.rank == 0:                      # the rank that writes --out checks it
+            check_out(args)
+        init = start_from(args) if args.init else None
+        config = train_config(args, init)
+        size = config["input_size"]
+        data_info = data_flags(args, args.per_class)
+        if args.resume and ranks.rank == 0:      # another model or other data fails before any data is loaded
+            check_resumable(last, config, data_info)
+        train, val = load_run_data(data_info, stored_size(size))
+        if train.skipped:
+            warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
+        config = dict(config, num_classes=len(train.classes))
+        model_rng = np.random.default_rng([args.seed, 1])
+        model = build(config, rng=model_rng)
+        preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
+        if init:
+            fine_tune_from(init, model, preprocess, args, train.classes, say)
+        set_what_learns(model, args)
     trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
                       lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
-                      dropout_rngs=[model_rng], data_info=data_info)
+                      dropout_rngs=[model_rng], data_info=data_info, ranks=ranks)
     if args.resume:                              # other classes in the same folder fail here, before training
         trainer.resume(last)
         steps = -(-len(train) // args.batch_size)
-        print(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.partial[1]} of {steps}"
-                                    if trainer.partial else f"after epoch {trainer.epoch}"))
-    if args.overwrite:                           # the old run's files go only now that the new run can start
+        say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.partial[1]} of {steps}"
+                                  if trainer.partial else f"after epoch {trainer.epoch}"))
+    if args.overwrite and ranks.rank == 0:       # the old run's files go only now that the new run can start
         for name in RUN_FILES + PICTURES:
             if os.path.exists(os.path.join(args.out, name)):
                 os.remove(os.path.join(args.out, name))
-    print(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
-          f"trainable parameters) on "
-          f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}")
+    where = "" if ranks.size == 1 else (f"; {ranks.size} ranks of {len(range(*ranks.shard(args.batch_size)))} "
+                                        f"images a step each (batch {args.batch_size})")
+    say(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
+        f"trainable parameters) on "
+        f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}{where}")
     pictures = []
 
     def draw(trainer):                           # after every epoch, so a stopped run has its pictures too
         pictures[:] = save_run_pictures(trainer.history, model["conv1"].weight.data, args.out)
 
     trainer.fit(args.epochs, after_epoch=draw)
+    if ranks.rank != 0:                          # rank 0 holds the files (and the same model)
+        return
     best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))
     final = evaluate(best, val, preprocess, size, ten_crop=args.ten_crop)
     crops = "10-crop" if args.ten_crop else "centre-crop"
@@ -361,7 +373,7 @@ class OneLineParser(argparse.ArgumentParser):
     """Bad flags print one line naming the flag, what was wrong and what was expected (no usage block)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n" if launched_rank() == 0 else None)
 
 
 def parser():
@@ -464,24 +476,49 @@ COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": comm
 def main(argv=None):
     """Run one command. -> the exit code: 0, 2 for bad input (one line on stderr), 130 for Ctrl-C, 143 for
     SIGTERM during training; bench passes on the benchmark's own. Warnings print as plain lines on stderr, not
-    in Python's warning format."""
+    in Python's warning format. Under mpiexec (train only), rank 0 alone prints."""
     prog = "alexnet.py"
     try:
         args = parser().parse_args(argv)
         prog = f"alexnet.py {args.command}"
+        ranks = world()
+        if ranks.size > 1 and args.command != "train":
+            raise EveryRankFailed(f"runs on one process; mpiexec -n N is for train (got {ranks.size} ranks)")
         with warnings.catch_warnings():              # Python's filters, seen afresh by each call of main
             warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
+            if ranks.rank != 0:                      # rank 0 says it for every rank
+                warnings.showwarning = lambda *_, **__: None
             code = COMMANDS[args.command](args)
-    except (ValueError, OSError, TrainingDiverged) as error:
-        print(f"{prog}: {error}", file=sys.stderr)
-        return 2
-    except Interrupted as stop:
-        print(f"{prog}: {stop}", file=sys.stderr)
-        return 128 + stop.signum
-    except KeyboardInterrupt:                        # Ctrl-C outside a training step; files are written whole
-        print(f"{prog}: interrupted (Ctrl-C)", file=sys.stderr)
-        return 130
+    except (ValueError, OSError, TrainingDiverged, EveryRankFailed) as error:
+        return tell(prog, error, 2)
+    except Interrupted as stopped:
+        return tell(prog, stopped, 128 + stopped.signum)
+    except KeyboardInterrupt as error:              # Ctrl-C outside a training step; files are written whole
+        return tell(prog, "interrupted (Ctrl-C)", 130, error)
+    except Exception as error:
+        if world().size == 1:
+            raise
+        return tell(prog, f"{type(error).__name__}: {error}", 1, error)
     return code or 0
+
+
+def tell(prog, error, code, raised=None):
+    """Say why a command stopped, in one line on stderr, and return its exit code.
+
+    Under mpiexec: when every rank stopped for the same reason (a mistake each rank found, a signal, a diverged
+    loss), rank 0 alone says it. A rank that failed alone says which rank it is and stops the others (MPI
+    Abort), which would otherwise wait for it forever.
+    """
+    ranks = world()
+    raised = error if raised is None else raised
+    if ranks.size == 1 or failed_on_every_rank(raised):
+        if ranks.rank == 0:
+            print(f"{prog}: {error}", file=sys.stderr)
+        return code
+    print(f"{prog}: rank {ranks.rank} of {ranks.size} failed: {error}; stopping every rank", file=sys.stderr,
+          flush=True)
+    ranks.abort(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import time
 import numpy as np
 
 from . import checkpoint
-from .data.augment import centre_crop, pca_colour, random_crop_flip, ten_crops
+from .data.augment import add_colour, centre_crop, crop_flip, draw_colour, draw_crops_flips, ten_crops
+from .distributed.data_parallel import DataParallel
+from .distributed.ranks import Ranks
 from .losses import SoftmaxCrossEntropy
 from .optim import SGD
 
@@ -19,9 +21,13 @@ from .optim import SGD
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; nothing from the diverged step was saved."""
 
+    every_rank = True        # on several ranks, each sees the summed loss and stops at the same step
+
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived: the step in progress was finished and a resumable checkpoint saved."""
+
+    every_rank = True        # on several ranks, they agree after each step whether any of them got a signal
 
     def __init__(self, signum, path, epoch, step=None):
         where = f"after epoch {epoch}" if step is None else f"at epoch {epoch}, step {step}"
@@ -157,18 +163,24 @@ class Trainer:
     rng: the Generator that draws data order and augmentation; dropout_rngs: the model's own Generators,
     saved and restored with it so a resumed run continues the same random streams.
     data_info: JSON-able description of the data, stored in checkpoints as meta["data"].
+    ranks: the processes training together (tinycnn/distributed/ranks.py; default: this one alone). Each holds
+    the whole model and learns from its rows of every batch (tinycnn/distributed/data_parallel.py); rank 0
+    alone writes files, logs and draws the progress bar.
     The layers that read the images are told to skip their input gradient (model.skip_input_gradient()).
     """
 
     def __init__(self, model, config, train, val, preprocess, input_size, out_dir, rng, lr=0.01, momentum=0.9,
                  weight_decay=5e-4, batch_size=128, pca=True, patience=2, progress=True, dropout_rngs=(),
-                 data_info=None):
+                 data_info=None, ranks=None):
         self.model, self.config, self.train, self.val = model, config, train, val
         model.skip_input_gradient()
         self.preprocess, self.input_size, self.out_dir, self.rng = preprocess, input_size, out_dir, rng
         self.optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.loss_fn = SoftmaxCrossEntropy()
-        self.batch_size, self.pca, self.progress = batch_size, pca, progress
+        self.ranks = ranks or Ranks()
+        self.writes = self.ranks.rank == 0
+        self.parallel = DataParallel(model, self.ranks, (3, input_size, input_size))
+        self.batch_size, self.pca, self.progress = batch_size, pca, progress and self.writes
         self.plateau = Plateau(patience)
         self.dropout_rngs = list(dropout_rngs)
         self.data_info = data_info
@@ -177,9 +189,41 @@ class Trainer:
         self._signal = None
 
     # -- one epoch --------------------------------------------------------------------------------------------
-    def augmented_batch(self, index):
-        x = random_crop_flip(self.preprocess(self.train.images[index]), self.input_size, self.rng)
-        return pca_colour(x, self.preprocess, self.rng) if self.pca else x
+    def augmented_batch(self, index, start=0, stop=None):
+        """Rows [start, stop) of the augmented batch of images `index`: the random numbers are drawn for the
+        whole batch (as one process training on all of it draws them), and used for these rows only."""
+        stop = len(index) if stop is None else stop
+        corners, flips = draw_crops_flips(len(index), self.train.images.shape[1], self.input_size, self.rng)
+        colour = draw_colour(len(index), self.rng) if self.pca else None
+        x = crop_flip(self.preprocess(self.train.images[index[start:stop]]), self.input_size, corners[start:stop],
+                      flips[start:stop])
+        return x if colour is None else add_colour(x, self.preprocess, colour[start:stop])
+
+    def train_step(self, index, where):
+        """One SGD step on the batch of images `index`, this rank learning from its rows of it.
+        -> (the batch's summed loss, its correct count), over every rank. where: "epoch E, step S" for messages."""
+        start, stop = self.parallel.shard(len(index))
+        labels = self.train.labels[index[start:stop]]
+        x = self.augmented_batch(index, start, stop)
+        if stop > start:
+            logits = self.model.forward(x, training=True)
+            loss = float(self.loss_fn.forward(logits, labels))
+            mine = (loss * len(labels), int((logits.argmax(axis=1) == labels).sum()))
+        else:                                    # more ranks than images in this batch: nothing to learn here
+            mine = (0.0, 0)
+        total_loss, correct = self.ranks.sum(mine) if self.ranks.size > 1 else mine
+        if not np.isfinite(total_loss):          # the sum: a NaN on any rank stops every rank
+            raise TrainingDiverged(f"the loss became {total_loss / len(index)} at {where}; "
+                                   f"try a smaller learning rate (now {self.optimizer.lr:g})")
+        share = len(labels) / len(index)
+        if stop > start:
+            dlogits = self.loss_fn.backward()
+            self.model.backward(dlogits if share == 1 else dlogits * dlogits.dtype.type(share))
+        else:
+            self.parallel.skip(x.dtype)
+        self.parallel.sum_gradients(share)
+        self.optimizer.step()
+        return total_loss, int(correct)
 
     def train_epoch(self):
         from tqdm import tqdm
@@ -194,28 +238,23 @@ class Trainer:
         start, seen_before = time.perf_counter(), seen
         for step, i in enumerate(bar, start=first):
             index = order[i:i + self.batch_size]
-            labels = self.train.labels[index]
-            logits = self.model.forward(self.augmented_batch(index), training=True)
-            loss = float(self.loss_fn.forward(logits, labels))
-            if not np.isfinite(loss):
-                raise TrainingDiverged(f"the loss became {loss} at epoch {self.epoch + 1}, step {step + 1}; "
-                                       f"try a smaller learning rate (now {self.optimizer.lr:g})")
-            self.model.backward(self.loss_fn.backward())
-            self.optimizer.step()
-            total_loss += loss * len(index)
-            correct += int((logits.argmax(axis=1) == labels).sum())
+            batch_loss, batch_correct = self.train_step(index, f"epoch {self.epoch + 1}, step {step + 1}")
+            total_loss += batch_loss
+            correct += batch_correct
             seen += len(index)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
                             img_s=f"{(seen - seen_before) / (time.perf_counter() - start):.0f}")
-            if self._signal is not None:         # a signal arrived during this step: save and stop
+            signum = self.ranks.largest(self._signal or 0)      # every rank stops after the same step
+            if signum:                           # a signal arrived during this step: save and stop
                 bar.close()
                 self.partial = (order, step + 1, (total_loss, correct, seen))
                 path = os.path.join(self.out_dir, "last.npz")
                 self.save(path)
-                raise Interrupted(self._signal, path, self.epoch + 1, step + 1)
+                raise Interrupted(signum, path, self.epoch + 1, step + 1)
         bar.close()
-        return dict(train_loss=total_loss / seen, train_top1=correct / seen,
-                    images_per_s=(seen - seen_before) / max(time.perf_counter() - start, 1e-9))
+        seconds = max(time.perf_counter() - start, 1e-9)
+        return dict(train_loss=total_loss / seen, train_top1=correct / seen, images_per_s=(seen - seen_before) / seconds,
+                    train_seconds=seconds)
 
     def _on_signal(self, signum, frame):
         if self._signal is not None:             # a second signal: stop now, without saving
@@ -245,29 +284,55 @@ class Trainer:
             lr = self.optimizer.lr
             record = self.train_epoch()
             self.epoch += 1
-            record.update({f"val_{k}": v for k, v in evaluate(self.model, self.val, self.preprocess,
-                                                                self.input_size).items()})
+            record.update({f"val_{k}": v for k, v in self.validate().items()})
             record.update(epoch=self.epoch, lr=lr)
             self.history.append(record)
             improved = 1 - record["val_top1"] < self.plateau.best
             if self.plateau.step(1 - record["val_top1"]):
                 self.optimizer.lr = lr / 10
             top5 = f"top-5 {record['val_top5']:.3f}  " if len(self.train.classes) > 5 else ""   # else always 1
-            log(f"epoch {self.epoch}/{epochs}  train loss {record['train_loss']:.4f} top-1 "
-                f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f}  "
-                f"{top5}lr {lr:g}  {record['images_per_s']:.0f} img/s")
+            communication = self.communication(record)
+            if self.writes:
+                log(f"epoch {self.epoch}/{epochs}  train loss {record['train_loss']:.4f} top-1 "
+                    f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f}  "
+                    f"{top5}lr {lr:g}  {record['images_per_s']:.0f} img/s{communication}")
             self.save(os.path.join(self.out_dir, "last.npz"))
             if improved:
                 self.save(os.path.join(self.out_dir, "best.npz"))
-            with checkpoint.atomic_open(os.path.join(self.out_dir, "history.json"), "w") as f:
-                json.dump(self.history, f, indent=1)
-            if after_epoch is not None:
+            if self.writes:
+                with checkpoint.atomic_open(os.path.join(self.out_dir, "history.json"), "w") as f:
+                    json.dump(self.history, f, indent=1)
+            if after_epoch is not None and self.writes:
                 after_epoch(self)
-            if self._signal is not None:         # it came after the epoch's last step: last.npz holds the epoch
-                raise Interrupted(self._signal, os.path.join(self.out_dir, "last.npz"), self.epoch)
+            signum = self.ranks.largest(self._signal or 0)
+            if signum:                           # it came after the epoch's last step: last.npz holds the epoch
+                raise Interrupted(signum, os.path.join(self.out_dir, "last.npz"), self.epoch)
+
+    def validate(self):
+        """-> dict(loss, top1, top5) on the validation images (centre crops). Each rank predicts a slice of them and
+        the ranks exchange their softmax outputs (Allgather), so every rank scores all of them alike (and takes
+        the same learning-rate decisions)."""
+        start, stop = self.ranks.shard(len(self.val))
+        probs = predict_probs(self.model, self.val.images[start:stop], self.preprocess, self.input_size)
+        return scores(self.ranks.rows(probs), self.val.labels)
+
+    def communication(self, record):
+        """For the epoch line on several ranks: "  N ranks, communication X% of the time (Y MB per step)", and the
+        same in the record; "" on one rank."""
+        parallel, seconds = self.parallel, record.pop("train_seconds", None)
+        if self.ranks.size == 1 or not parallel.steps:
+            return ""
+        record.update(communication_s=parallel.seconds, bytes_per_step=parallel.sent / parallel.steps)
+        share = parallel.seconds / seconds
+        parallel.seconds = parallel.sent = parallel.steps = 0
+        return (f"  {self.ranks.size} ranks, communication {100 * share:.0f}% of the time "
+                f"({record['bytes_per_step'] / 1e6:.2f} MB per step)")
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def save(self, path):
+        """Write a checkpoint of the run (rank 0 alone: the other ranks hold the same model)."""
+        if not self.writes:
+            return
         meta = dict(config=self.config, classes=self.train.classes, data=self.data_info, epoch=self.epoch,
                     lr=self.optimizer.lr,
                     history=self.history, plateau=self.plateau.state(), rng=self.rng.bit_generator.state,
@@ -283,8 +348,11 @@ class Trainer:
         """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams.
 
         A checkpoint of another model, other data or other classes is refused (CheckpointError)."""
-        check_resumable(path, self.config, self.data_info, self.train.classes)
-        entries, meta = checkpoint.read(path)
+        def read():                              # rank 0 reads, every rank gets it: --out need not be shared
+            check_resumable(path, self.config, self.data_info, self.train.classes)
+            return checkpoint.read(path)
+
+        entries, meta = self.ranks.from_root(read)
         checkpoint.restore(path, self.model, entries, self.optimizer)
         self.epoch, self.history, self.optimizer.lr = meta["epoch"], meta["history"], meta["lr"]
         self.plateau.load(meta["plateau"])

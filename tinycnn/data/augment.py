@@ -67,9 +67,22 @@ class Preprocess:
 
 def random_crop_flip(x, size, rng):
     """x: (N, C, S, S) -> (N, C, size, size): a random window per image, mirrored left-right with p = 1/2."""
-    N, _, S, _ = x.shape
-    corners = rng.integers(0, S - size + 1, (N, 2))
-    flips = rng.random(N) < 0.5
+    return crop_flip(x, size, *draw_crops_flips(len(x), x.shape[2], size, rng))
+
+
+def draw_crops_flips(n, side, size, rng):
+    """The random part of random_crop_flip for n images of side x side: -> corners (n, 2) (top, left), flips (n,).
+
+    Drawn apart from their use so that processes each holding some of a batch's images draw the whole batch's
+    numbers (the same on every process) and use their own rows: crop_flip(x, size, corners[a:b], flips[a:b]).
+    """
+    corners = rng.integers(0, side - size + 1, (n, 2))
+    flips = rng.random(n) < 0.5
+    return corners, flips
+
+
+def crop_flip(x, size, corners, flips):
+    """x: (N, C, S, S) -> (N, C, size, size): image i's window at corners[i], mirrored left-right where flips[i]."""
     out = np.empty(x.shape[:2] + (size, size), x.dtype)
     for i, ((top, left), flip) in enumerate(zip(corners, flips)):
         window = x[i, :, top:top + size, left:left + size]
@@ -79,7 +92,16 @@ def random_crop_flip(x, size, rng):
 
 def pca_colour(x, preprocess, rng, sigma=0.1):
     """x: (N, 3, H, W) -> x + p @ (a * l) per image, with a ~ N(0, sigma) drawn once per image."""
-    a = rng.normal(0.0, sigma, (x.shape[0], 3)).astype(np.float32)
+    return add_colour(x, preprocess, draw_colour(len(x), rng, sigma))
+
+
+def draw_colour(n, rng, sigma=0.1):
+    """The random part of pca_colour: a (n, 3) ~ N(0, sigma), one row per image (drawn apart as draw_crops_flips)."""
+    return rng.normal(0.0, sigma, (n, 3)).astype(np.float32)
+
+
+def add_colour(x, preprocess, a):
+    """x: (N, 3, H, W) -> x + sum_i a_i l_i p_i, the same RGB offset on every pixel of an image; a: (N, 3)."""
     offsets = (a * preprocess.pca_values) @ preprocess.pca_vectors.T          # (N, 3): sum_i a_i l_i p_i
     return x + offsets[:, :, None, None]
 
