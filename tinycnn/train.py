@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from . import checkpoint
-from .data.augment import add_colour, centre_crop, crop_flip, draw_colour, draw_crops_flips, ten_crops
+from .data.augment import centre_crop, colour_offsets, crop_flip, draw_crops_flips, ten_crops
 from .distributed.data_parallel import DataParallel
 from .distributed.ranks import Ranks
 from .losses import SoftmaxCrossEntropy
@@ -194,10 +194,10 @@ class Trainer:
         whole batch (as one process training on all of it draws them), and used for these rows only."""
         stop = len(index) if stop is None else stop
         corners, flips = draw_crops_flips(len(index), self.train.images.shape[1], self.input_size, self.rng)
-        colour = draw_colour(len(index), self.rng) if self.pca else None
+        colour = colour_offsets(len(index), self.preprocess, self.rng) if self.pca else None
         x = crop_flip(self.preprocess(self.train.images[index[start:stop]]), self.input_size, corners[start:stop],
                       flips[start:stop])
-        return x if colour is None else add_colour(x, self.preprocess, colour[start:stop])
+        return x if colour is None else x + colour[start:stop, :, None, None]
 
     def train_step(self, index, where):
         """One SGD step on the batch of images `index`, this rank learning from its rows of it.
@@ -220,7 +220,7 @@ class Trainer:
             dlogits = self.loss_fn.backward()
             self.model.backward(dlogits if share == 1 else dlogits * dlogits.dtype.type(share))
         else:
-            self.parallel.skip(x.dtype)
+            self.parallel.skip()
         self.parallel.sum_gradients(share)
         self.optimizer.step()
         return total_loss, int(correct)

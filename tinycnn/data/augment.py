@@ -92,18 +92,17 @@ def crop_flip(x, size, corners, flips):
 
 def pca_colour(x, preprocess, rng, sigma=0.1):
     """x: (N, 3, H, W) -> x + p @ (a * l) per image, with a ~ N(0, sigma) drawn once per image."""
-    return add_colour(x, preprocess, draw_colour(len(x), rng, sigma))
+    return x + colour_offsets(len(x), preprocess, rng, sigma)[:, :, None, None]
 
 
-def draw_colour(n, rng, sigma=0.1):
-    """The random part of pca_colour: a (n, 3) ~ N(0, sigma), one row per image (drawn apart as draw_crops_flips)."""
-    return rng.normal(0.0, sigma, (n, 3)).astype(np.float32)
+def colour_offsets(n, preprocess, rng, sigma=0.1):
+    """The random part of pca_colour: -> (n, 3) float32, each image's RGB offset sum_i a_i l_i p_i.
 
-
-def add_colour(x, preprocess, a):
-    """x: (N, 3, H, W) -> x + sum_i a_i l_i p_i, the same RGB offset on every pixel of an image; a: (N, 3)."""
-    offsets = (a * preprocess.pca_values) @ preprocess.pca_vectors.T          # (N, 3): sum_i a_i l_i p_i
-    return x + offsets[:, :, None, None]
+    Drawn (and multiplied out) for a whole batch apart from their use, as draw_crops_flips: a process holding
+    images a..b of the batch adds offsets[a:b], bit for bit what one process adds to those images.
+    """
+    a = rng.normal(0.0, sigma, (n, 3)).astype(np.float32)
+    return (a * preprocess.pca_values) @ preprocess.pca_vectors.T
 
 
 def centre_crop(x, size):

@@ -40,6 +40,7 @@ class DataParallel:
         self.model, self.ranks = model, ranks
         self.dropouts = [layer for layer in model.layers() if isinstance(layer, Dropout)]
         self.seconds, self.sent, self.steps = 0.0, 0, 0
+        self.dtype = model.parameters()[0].data.dtype          # the dtype the dropout masks are drawn in
         if ranks.size > 1:   # a Dropout's input, per image, is its output (dropout keeps the shape)
             self.dropout_shapes = [row["output_shape"] for row in model.profile(input_shape)
                                    if row["kind"] == "Dropout"]
@@ -52,7 +53,7 @@ class DataParallel:
                 layer.rows = (start, stop, n)
         return start, stop
 
-    def skip(self, dtype):
+    def skip(self):
         """A rank holding no row of a batch (an epoch's last batch, with fewer images than ranks): it adds zero
         gradients, and still draws the dropout masks, so its Generators stay in step with the other ranks'."""
         for p in self.model.parameters():
@@ -60,7 +61,7 @@ class DataParallel:
                 p.grad = np.zeros_like(p.data)
         for layer, shape in zip(self.dropouts, self.dropout_shapes):
             if layer.p > 0:
-                layer.draw_keep((0,) + tuple(shape), dtype)
+                layer.draw_keep((0,) + tuple(shape), self.dtype)
 
     def sum_gradients(self, share):
         """After backward on this rank's rows (its loss gradient scaled by share = b_r / B): every trainable
