@@ -1,7 +1,7 @@
 """Run by tests/test_mpi.py, under mpiexec or alone: train a float64 mini AlexNet on the built-in shapes with the
 library's Trainer, on however many ranks started this process, and save each rank's weights.
 
-    python tests/mpi_train.py OUT [--epochs E] [--train-images N] [--batch-size B] [--batchnorm]
+    python tests/mpi_train.py OUT [--epochs E] [--train-images N] [--batch-size B] [--batchnorm] [--resume]
 
 22 images in batches of 10 give an epoch of 10, 10 and 2 images: over 3 ranks, 4-3-3 rows, then 1-1-0 (the
 third rank holds nothing of the last batch). Writes OUT/rank<r>.npz (each rank's parameters, buffers and
@@ -48,6 +48,7 @@ def main():
     options.add_argument("--train-images", type=int, default=22)
     options.add_argument("--batch-size", type=int, default=10)
     options.add_argument("--batchnorm", action="store_true")
+    options.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
     args = options.parse_args()
     ranks = world()
     train, val = data.builtin(args.train_images, 9, 36, seed=0)
@@ -56,6 +57,8 @@ def main():
     trainer = Trainer(model, {"variant": "mini"}, train, val, data.Preprocess.fit(train.images, 1 / 255), 32, args.out,
                       np.random.default_rng([0, 2]), lr=0.02, batch_size=args.batch_size, progress=False,
                       dropout_rngs=[model_rng], ranks=ranks)
+    if args.resume:
+        trainer.resume(os.path.join(args.out, "last.npz"))
     trainer.fit(args.epochs, log=lambda line: None)
     arrays = {f"param/{name}": p.data for name, p in model.named_parameters()}
     arrays.update({f"buffer/{name}": b for name, b in model.named_buffers()})

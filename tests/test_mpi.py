@@ -113,3 +113,119 @@ def test_batchnorm_normalises_each_ranks_rows_with_their_own_statistics(tmp_path
             assert np.abs(ranks[f"grad/{name}"] - w.grad).max() > 1e-3
     for (name, a), (_, b) in zip(halves[0].named_buffers(), halves[1].named_buffers()):
         np.testing.assert_allclose(ranks[f"buffer/{name}"], (a + b) / 2, rtol=1e-12, err_msg=name)
+
+
+# -- the command line on several ranks ---------------------------------------------------------------------------
+
+ALEXNET = os.path.join(ROOT, "alexnet.py")
+SMALL = ["--train-images", "160", "--val-images", "24", "--batch-size", "16"]
+
+
+def train(n, out, *args):
+    code, stdout, stderr = run(n, ALEXNET, "train", *SMALL, "--out", out, *args)
+    assert code == 0, stderr
+    return stdout
+
+
+def test_a_run_started_on_2_ranks_resumes_on_3_and_ends_where_one_process_ends(tmp_path, one_process):
+    """Everything a rank holds is the same on every rank, so a checkpoint does not depend on N (float64)."""
+    code, _, err = run(2, os.path.join(HERE, "mpi_train.py"), tmp_path, "--epochs", "1")
+    assert code == 0, err
+    code, _, err = run(3, os.path.join(HERE, "mpi_train.py"), tmp_path, "--epochs", "2", "--resume")
+    assert code == 0, err
+    assert_same_training(weights(tmp_path / "rank0.npz"), one_process)
+
+
+def test_the_command_line_says_how_the_ranks_share_the_work_and_resumes_at_another_n(tmp_path):
+    stdout = train(2, tmp_path, "--epochs", "1")
+    assert stdout.startswith("training mini AlexNet") and "2 ranks of 8 images a step each (batch 16)" in stdout
+    assert re.search(r"epoch 1/1 .* img/s  2 ranks, communication \d+% of the time \(1\.52 MB per step\)", stdout)
+    stdout = train(3, tmp_path, "--epochs", "2", "--resume")
+    assert stdout.startswith(f"resumed {tmp_path}/last.npz after epoch 1\n"), stdout
+    assert "3 ranks of 6 images a step each (batch 16)" in stdout and "epoch 2/2" in stdout
+
+
+def without_launcher_lines(stderr):
+    """stderr less MPICH's own lines: mpiexec's note on forwarding Ctrl-C, and MPI_Abort's one line."""
+    return [line for line in stderr.splitlines() if not line.startswith(("[mpiexec@", "Abort("))]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_mpiexec_stops_every_rank_after_the_same_step_with_one_checkpoint(tmp_path, signum):
+    """mpiexec passes the signal on to every rank; they agree after each step whether any got one, finish the
+    step, rank 0 writes last.npz, and the run resumes to the very weights of an uninterrupted run."""
+    process = start(2, ALEXNET, "train", *SMALL, "--epochs", "3", "--out", tmp_path / "cut")
+    for line in process.stdout:
+        if line.startswith("epoch 1/3"):
+            break
+    time.sleep(0.3)
+    process.send_signal(signum)
+    code, _, stderr = finish(process)
+    assert code == 128 + signum, stderr
+    told = without_launcher_lines(stderr)
+    assert len(told) == 1 and re.fullmatch(
+        rf"alexnet.py train: interrupted by {signal.Signals(signum).name} (at epoch 2, step \d+|after epoch \d); "
+        rf"saved {tmp_path}/cut/last.npz, continue with --resume", told[0]), stderr
+    stdout = train(2, tmp_path / "cut", "--epochs", "3", "--resume")
+    assert stdout.startswith(f"resumed {tmp_path}/cut/last.npz "), stdout
+    train(2, tmp_path / "straight", "--epochs", "3")
+    a, b = weights(tmp_path / "cut" / "last.npz"), weights(tmp_path / "straight" / "last.npz")
+    for key in b:                                 # the same ranks add the same numbers in the same order
+        if key.startswith(("param/", "velocity/")):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_rank_that_fails_stops_the_others_with_one_line(tmp_path):
+    code, _, stderr = run(2, os.path.join(HERE, "mpi_fail.py"), "train", *SMALL, "--out", tmp_path, timeout=120)
+    assert code != 0
+    assert without_launcher_lines(stderr) == [
+        "alexnet.py train: rank 1 of 2 failed: MemoryError: cannot allocate 151 MB (planted by tests/mpi_fail.py); "
+        "stopping every rank"], stderr
+
+
+def ranks_of(process):
+    """The pids of the processes mpiexec started (its descendants running python), from /proc."""
+    children = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(stat))
+            except (OSError, IndexError, ValueError):
+                pass
+    found, todo = [], [process.pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if b"alexnet.py" in f.read():
+                    found.append(child)
+    return found
+
+
+def test_a_rank_killed_outright_ends_the_run_instead_of_hanging(tmp_path):
+    """SIGKILL (the kernel's out-of-memory killer) leaves a rank no chance to say anything: mpiexec notices its
+    death and ends the others, within the timeout."""
+    process = start(2, ALEXNET, "train", *SMALL, "--epochs", "3", "--out", tmp_path)
+    for line in process.stdout:
+        if line.startswith("epoch 1/3"):
+            break
+    pids = ranks_of(process)
+    assert len(pids) == 2, pids
+    os.kill(pids[-1], signal.SIGKILL)
+    code, stdout, stderr = finish(process, timeout=60)
+    assert code == 9 and "Killed (signal 9)" in stdout + stderr, stdout + stderr      # mpiexec's own report
+    assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}") and
+                open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "/no/such/folder"], "alexnet.py train: /no/such/folder: no such file or folder"),
+    (["train", "--batch-size", "0"], "alexnet.py train: argument --batch-size: expected a whole number > 0, got 0"),
+    (["summary"], "alexnet.py summary: runs on one process; mpiexec -n N is for train (got 2 ranks)"),
+])
+def test_a_mistake_every_rank_finds_is_told_once(tmp_path, args, message):
+    code, _, stderr = run(2, ALEXNET, *args, "--out" if args[0] == "train" else "--classes", tmp_path if
+                          args[0] == "train" else 6, timeout=120)
+    assert code == 2 and len(stderr.splitlines()) == 1 and stderr.startswith(message), stderr
