@@ -229,3 +229,28 @@ def test_a_mistake_every_rank_finds_is_told_once(tmp_path, args, message):
     code, _, stderr = run(2, ALEXNET, *args, "--out" if args[0] == "train" else "--classes", tmp_path if
                           args[0] == "train" else 6, timeout=120)
     assert code == 2 and len(stderr.splitlines()) == 1 and stderr.startswith(message), stderr
+
+
+# -- model parallel: the paper's two GPUs as two ranks -----------------------------------------------------------
+
+def test_two_towers_on_two_ranks_compute_the_groups_2_models_forward_and_backward(tmp_path):
+    """float64, 99x99 images: the same logits, loss and gradients of all 16 parameters (the towers' halves put
+    together) as one process running the paper's groups=2 model, dropout masks included."""
+    sys.path.insert(0, HERE)
+    import tinycnn as tc
+    from mpi_towers import batch, paper_model
+    code, _, err = run(2, os.path.join(HERE, "mpi_towers.py"), tmp_path / "towers.npz")
+    assert code == 0, err
+    towers = weights(tmp_path / "towers.npz")
+    model = paper_model()
+    model.skip_input_gradient()
+    x, labels = batch()
+    loss = tc.SoftmaxCrossEntropy()
+    logits = model.forward(x, training=True)
+    np.testing.assert_allclose(towers["logits"], logits, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(towers["loss"], loss.forward(logits, labels), rtol=1e-12)
+    model.backward(loss.backward())
+    for name, p in model.named_parameters():
+        assert np.abs(p.grad).max() > 0, name
+        error = np.abs(towers[f"grad/{name}"] - p.grad).max() / np.abs(p.grad).max()
+        assert error < 1e-10, f"{name}: relative difference {error:.2e}"
