@@ -1,6 +1,6 @@
 """Run by tests/test_mpi.py under mpiexec -n 2: the paper's groups=2 AlexNet (float64, 99x99 input, 10 classes) as
 two towers, one per rank; one forward and backward pass (dropout on) on a fixed batch; rank 0 saves the logits,
-the loss and the gradients of every parameter, the halves put together.
+the loss, the gradients of every parameter (the halves put together) and the bytes each Allgather sent.
 
     mpiexec -n 2 python tests/mpi_towers.py OUT.npz
 """
@@ -10,7 +10,7 @@ import numpy as np
 
 import tinycnn as tc
 from tinycnn.distributed import world
-from tinycnn.distributed.towers import tower, whole_gradients
+from tinycnn.distributed.towers import Allgather, tower, whole_gradients
 from tinycnn.models import alexnet
 
 
@@ -34,7 +34,9 @@ def main():
     towers.backward(loss.backward())
     grads = whole_gradients(towers, ranks)
     if ranks.rank == 0:
-        np.savez(sys.argv[1], logits=logits, loss=value, **{f"grad/{k}": v for k, v in grads.items()})
+        sent = {name: layer.sent for name, layer, _ in towers.nodes if isinstance(layer, Allgather)}
+        np.savez(sys.argv[1], logits=logits, loss=value, **{f"grad/{k}": v for k, v in grads.items()},
+                 **{f"sent/{k}": v for k, v in sent.items()})
 
 
 if __name__ == "__main__":

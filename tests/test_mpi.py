@@ -233,15 +233,21 @@ def test_a_mistake_every_rank_finds_is_told_once(tmp_path, args, message):
 
 # -- model parallel: the paper's two GPUs as two ranks -----------------------------------------------------------
 
-def test_two_towers_on_two_ranks_compute_the_groups_2_models_forward_and_backward(tmp_path):
+@pytest.fixture(scope="module")
+def towers(tmp_path_factory):
+    """What tests/mpi_towers.py saved: the two towers' logits, loss, gradients and bytes sent."""
+    out = tmp_path_factory.mktemp("towers") / "towers.npz"
+    code, _, err = run(2, os.path.join(HERE, "mpi_towers.py"), out)
+    assert code == 0, err
+    return weights(out)
+
+
+def test_two_towers_on_two_ranks_compute_the_groups_2_models_forward_and_backward(towers):
     """float64, 99x99 images: the same logits, loss and gradients of all 16 parameters (the towers' halves put
     together) as one process running the paper's groups=2 model, dropout masks included."""
     sys.path.insert(0, HERE)
     import tinycnn as tc
     from mpi_towers import batch, paper_model
-    code, _, err = run(2, os.path.join(HERE, "mpi_towers.py"), tmp_path / "towers.npz")
-    assert code == 0, err
-    towers = weights(tmp_path / "towers.npz")
     model = paper_model()
     model.skip_input_gradient()
     x, labels = batch()
@@ -254,3 +260,16 @@ def test_two_towers_on_two_ranks_compute_the_groups_2_models_forward_and_backwar
         assert np.abs(p.grad).max() > 0, name
         error = np.abs(towers[f"grad/{name}"] - p.grad).max() / np.abs(p.grad).max()
         assert error < 1e-10, f"{name}: relative difference {error:.2e}"
+
+
+def test_the_towers_send_what_the_traffic_count_says_at_conv3_and_the_dense_layers(towers):
+    """Section 3.2: the GPUs talk only at conv3's input and the dense layers' (plus the logits here); rank 0 sent
+    its half of each, forward, and the other rank's half of each gradient back, as traffic.tower_exchanges counts."""
+    sys.path.insert(0, HERE)
+    from mpi_towers import paper_model
+    from tinycnn.distributed.traffic import tower_exchanges
+    sent = {key[5:]: int(v) for key, v in towers.items() if key.startswith("sent/")}
+    counted = tower_exchanges(paper_model(), (3, 99, 99))
+    assert [e["layer"] for e in counted] == ["conv3", "fc6", "fc7", "fc8", "logits"]
+    assert sent == {("logits" if e["layer"] == "logits" else f"to_{e['layer']}"):
+                    3 * e["sent"] * (1 if e["layer"] == "logits" else 2) for e in counted}

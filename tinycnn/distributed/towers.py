@@ -35,11 +35,12 @@ class Allgather(Layer):
         dx_r = sum_s dy_s[:, part r]           (MPI Reduce_scatter: sum, and each rank keeps its own part)
     For the logits (whole=True), every rank feeds y to the same loss: dy is then already the whole gradient, the
     same on every rank, and dx_r = dy[:, part r] with no communication.
+    sent: the bytes this rank has sent so far (its part to each other rank forward, the others' parts of dy back).
     Saved for backward: the part's shape.
     """
 
     def __init__(self, ranks, whole=False):
-        self.ranks, self.whole = ranks, whole
+        self.ranks, self.whole, self.sent = ranks, whole, 0
 
     def extra_repr(self):
         return f"{self.ranks.size} ranks" + (", whole gradient" if self.whole else "")
@@ -53,6 +54,7 @@ class Allgather(Layer):
         x = np.ascontiguousarray(x)
         parts = np.empty((self.ranks.size,) + x.shape, x.dtype)              # (R, N, c, ...)
         self.ranks.comm.Allgather(x, parts)
+        self.sent += x.nbytes * (self.ranks.size - 1)
         self.save_for_backward(part_shape=x.shape)
         return np.concatenate(list(parts), axis=1)
 
@@ -66,6 +68,7 @@ class Allgather(Layer):
         parts = np.ascontiguousarray(np.stack(np.split(dy, self.ranks.size, axis=1)))   # (R, N, c, ...)
         dx = np.empty(part_shape, dy.dtype)
         self.ranks.comm.Reduce_scatter_block(parts, dx, op=MPI.SUM)
+        self.sent += dx.nbytes * (self.ranks.size - 1)
         return dx
 
 
@@ -82,14 +85,12 @@ def tower(model, ranks):
     the last layer gathers the logits, so every rank ends with all of them."""
     if ranks.size != 2:
         raise ValueError(f"tower: the paper's network splits over 2 GPUs, so 2 ranks; got {ranks.size}")
-    r, split, layers = ranks.rank, False, {}        # split: whether the activations are cut in halves here
+    r, layers = ranks.rank, {}
+    exchanges = dict(exchange_points(model))
     dropouts = copy.deepcopy([layer for _, layer, _ in model.nodes if isinstance(layer, Dropout)])
     for i, (name, layer, _) in enumerate(model.nodes):
-        whole_input = isinstance(layer, (Dense, Dropout)) or (isinstance(layer, Conv2d) and layer.groups == 1)
-        if split and whole_input:                   # named after the layer that needs every map or feature
-            reader = next(n for n, later, _ in model.nodes[i:] if isinstance(later, (Conv2d, Dense)))
-            layers[f"to_{reader}"] = Allgather(ranks)
-            split = False
+        if i in exchanges:
+            layers[f"to_{exchanges[i]}"] = Allgather(ranks)
         if isinstance(layer, Conv2d):
             if layer.groups not in (1, 2) or layer.out_channels % 2:
                 raise ValueError(f"tower: {name} has groups={layer.groups} and {layer.out_channels} kernels; "
@@ -99,16 +100,16 @@ def tower(model, ranks):
                           dtype=layer.weight.data.dtype)
             half.weight.data[:] = _half(layer.weight.data, r, 2)
             half.bias.data[:] = _half(layer.bias.data, r, 2)
-            layers[name], split = half, True
+            layers[name] = half
         elif isinstance(layer, Dense):
             if layer.out_features % 2:
                 raise ValueError(f"tower: {name} has {layer.out_features} neurons; expected an even number")
             half = Dense(layer.in_features, layer.out_features // 2, dtype=layer.weight.data.dtype)
             half.weight.data[:] = _half(layer.weight.data, r, 2)
             half.bias.data[:] = _half(layer.bias.data, r, 2)
-            layers[name], split = half, True
+            layers[name] = half
         elif isinstance(layer, LocalResponseNorm):
-            if split and layer.groups != 2:
+            if layer.groups != 2:
                 raise ValueError(f"tower: {name} normalises across both towers' maps (groups={layer.groups}); the "
                                  f"paper's LRN stays within a GPU (groups=2)")
             layers[name] = LocalResponseNorm(layer.size, layer.alpha, layer.beta, layer.k)
@@ -120,6 +121,23 @@ def tower(model, ranks):
             raise ValueError(f"tower: cannot split {name} ({type(layer).__name__}) between the towers")
     layers["logits"] = Allgather(ranks, whole=True)
     return Sequential(layers)
+
+
+def exchange_points(model):
+    """Where the towers of a groups=2 model must exchange activations: -> [(i, reader)], before node i, for the
+    layer `reader` that needs every map or feature (conv3, fc6, fc7, fc8 in the paper's network).
+
+    After a split layer (a conv or dense layer cut in halves) each rank holds half of the activations; a conv
+    with groups=1, a dense layer, or a dropout before one (whose mask covers every feature) needs them all.
+    """
+    points, split = [], False
+    for i, (name, layer, _) in enumerate(model.nodes):
+        whole_input = isinstance(layer, (Dense, Dropout)) or (isinstance(layer, Conv2d) and layer.groups == 1)
+        if split and whole_input:
+            points.append((i, next(n for n, later, _ in model.nodes[i:] if isinstance(later, (Conv2d, Dense)))))
+            split = False
+        split = split or isinstance(layer, (Conv2d, Dense))
+    return points
 
 
 def whole_parameters(towers, ranks):
