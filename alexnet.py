@@ -5,6 +5,7 @@ the library; the network itself is in tinycnn/models/alexnet.py.
     python alexnet.py train    [--data PATH] [--variant V] [--epochs E] [--batch-size B] [--lr LR] [--seed S]
                                [--out DIR] [--resume | --overwrite] ...
     mpiexec -n N python alexnet.py train ...   (N processes, each learning from 1/N of every batch)
+    mpiexec -n 2 python alexnet.py towers [--input-size S] [--batch-size B] [--classes K]   (the paper's two GPUs)
     python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
     python alexnet.py predict  --checkpoint FILE PATH [PATH ...] [--top K] [--csv FILE] [--ten-crop]
     python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
@@ -32,12 +33,14 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn import checkpoint, data, finetune
     from tinycnn.data import Preprocess
     from tinycnn.distributed import EveryRankFailed, failed_on_every_rank, launched_rank, world
+    from tinycnn.distributed.towers import timed_step, tower, whole_gradients
     from tinycnn.import_weights import import_weights
     from tinycnn.models import alexnet, two_towers                       # noqa: F401 (re-exported)
     from tinycnn.models.alexnet import DEFAULT_GROUPS, INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
     from tinycnn.plots import save_confusion, save_run_pictures
     from tinycnn.pretrain import pretrain_layerwise
     from tinycnn.runs import build, load_checkpoint, load_run_data
+    from tinycnn.losses import SoftmaxCrossEntropy
     from tinycnn.train import (Interrupted, Trainer, TrainingDiverged, check_resumable, confusion_matrix, evaluate,
                                predict_probs, scores)
 except KeyboardInterrupt:
@@ -201,6 +204,44 @@ def command_train(args):
     print(f"best checkpoint: val top-1 {final['top1']:.3f}{top5} ({crops}), saved in {args.out}/best.npz")
     for picture in pictures:
         print(f"wrote {picture}")
+
+
+def command_towers(args):
+    """mpiexec -n 2: the paper's groups=2 AlexNet as its two GPU towers, one rank each; one forward and backward
+    pass on random images, each rank's layers with what they hold, compute and send; rank 0 then checks the
+    gradients against one process running the whole groups=2 model."""
+    ranks = world()
+    if ranks.size != 2:
+        raise EveryRankFailed(f"the paper's two GPUs are two processes: mpiexec -n 2 python alexnet.py towers "
+                              f"(got {ranks.size})")
+    size, rng = args.input_size, np.random.default_rng(args.seed)
+    model = alexnet(args.classes, "paper", groups=2, rng=args.seed, input_size=size, positive_bias=0.1)
+    x = rng.standard_normal((args.batch_size, 3, size, size)).astype(np.float32) * 50
+    labels = rng.integers(0, args.classes, args.batch_size)
+    towers = tower(model, ranks)
+    _, loss, rows = timed_step(towers, x, labels)
+    grads = whole_gradients(towers, ranks)
+    reports = ranks.comm.gather(rows, root=0)
+    if ranks.rank != 0:
+        return
+    print(f"the paper's AlexNet (groups=2, {args.classes} classes, {size}x{size}) as two towers, batch "
+          f"{args.batch_size}: loss {loss:.4f}")
+    for rank, rows in enumerate(reports):
+        print(f"\nrank {rank} (tower {'ab'[rank]}): {sum(r['params'] for r in rows):,} parameters, "
+              f"{sum(r['sent'] for r in rows) / args.batch_size / 1e3:.1f} KB sent per image")
+        print(f"{'layer':<10} {'kind':<18} {'output (this rank)':<20} {'params':>10} {'ms':>8} {'KB sent/image':>14}")
+        for r in rows:
+            sent = f"{r['sent'] / args.batch_size / 1e3:.1f}" if r["sent"] else ""
+            print(f"{r['name']:<10} {r['kind']:<18} {str(r['output_shape']):<20} {r['params']:>10,} {r['ms']:>8.1f} "
+                  f"{sent:>14}")
+    one = SoftmaxCrossEntropy()
+    one.forward(model.forward(x, training=True), labels)
+    model.skip_input_gradient()
+    model.backward(one.backward())
+    worst = max(float(np.abs(grads[name] - p.grad).max() / np.abs(p.grad).max())
+                for name, p in model.named_parameters())
+    print(f"\none process running the whole groups=2 model gets the same gradients, to {worst:.1e} of each one's "
+          f"largest (float32)")
 
 
 def command_pretrain(args):
@@ -463,6 +504,13 @@ def parser():
     predict.add_argument("--csv", metavar="FILE", help="also write the results to this CSV file")
     predict.add_argument("--ten-crop", action="store_true")
 
+    towers = commands.add_parser("towers", help="under mpiexec -n 2: the paper's two GPUs as two processes, one "
+                                 "training step, what each computes and sends")
+    towers.add_argument("--input-size", type=positive_int, default=227)
+    towers.add_argument("--batch-size", type=positive_int, default=8)
+    towers.add_argument("--classes", type=positive_int, default=1000)
+    towers.add_argument("--seed", type=number(int), default=0)
+
     bench = commands.add_parser("bench", help="speed and memory against OpenBLAS and PyTorch (benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")
     return main_parser
@@ -470,7 +518,7 @@ def parser():
 
 COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
             "predict": command_predict, "pretrain": command_pretrain, "import-weights": command_import_weights,
-            "bench": command_bench}
+            "towers": command_towers, "bench": command_bench}
 
 
 def main(argv=None):
@@ -482,8 +530,9 @@ def main(argv=None):
         args = parser().parse_args(argv)
         prog = f"alexnet.py {args.command}"
         ranks = world()
-        if ranks.size > 1 and args.command != "train":
-            raise EveryRankFailed(f"runs on one process; mpiexec -n N is for train (got {ranks.size} ranks)")
+        if ranks.size > 1 and args.command not in ("train", "towers"):
+            raise EveryRankFailed(f"runs on one process; mpiexec -n N is for train and towers (got {ranks.size} "
+                                  f"ranks)")
         with warnings.catch_warnings():              # Python's filters, seen afresh by each call of main
             warnings.showwarning = lambda message, *_, **__: print(f"{prog}: warning: {message}", file=sys.stderr)
             if ranks.rank != 0:                      # rank 0 says it for every rank

@@ -223,7 +223,7 @@ def test_a_rank_killed_outright_ends_the_run_instead_of_hanging(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "/no/such/folder"], "alexnet.py train: /no/such/folder: no such file or folder"),
     (["train", "--batch-size", "0"], "alexnet.py train: argument --batch-size: expected a whole number > 0, got 0"),
-    (["summary"], "alexnet.py summary: runs on one process; mpiexec -n N is for train (got 2 ranks)"),
+    (["summary"], "alexnet.py summary: runs on one process; mpiexec -n N is for train and towers (got 2 ranks)"),
 ])
 def test_a_mistake_every_rank_finds_is_told_once(tmp_path, args, message):
     code, _, stderr = run(2, ALEXNET, *args, "--out" if args[0] == "train" else "--classes", tmp_path if
@@ -273,3 +273,14 @@ def test_the_towers_send_what_the_traffic_count_says_at_conv3_and_the_dense_laye
     assert [e["layer"] for e in counted] == ["conv3", "fc6", "fc7", "fc8", "logits"]
     assert sent == {("logits" if e["layer"] == "logits" else f"to_{e['layer']}"):
                     3 * e["sent"] * (1 if e["layer"] == "logits" else 2) for e in counted}
+
+
+def test_the_towers_command_shows_each_rank_its_layers_and_what_it_sends():
+    code, stdout, stderr = run(2, ALEXNET, "towers", "--input-size", "67", "--classes", "10", "--batch-size", "2")
+    assert code == 0, stderr
+    for rank in ("rank 0 (tower a)", "rank 1 (tower b)"):
+        assert f"{rank}: 10,104,517 parameters" in stdout                 # half of the 20.2 M parameters each
+    exchanged = re.findall(r"^(to_\w+|logits) +Allgather .* ([\d.]+)$", stdout, re.M)
+    assert [name for name, _ in exchanged] == ["to_conv3", "to_fc6", "to_fc7", "to_fc8", "logits"] * 2
+    worst = float(re.search(r"the same gradients, to ([\d.e+-]+) of", stdout)[1])
+    assert worst < 1e-4, stdout

@@ -148,3 +148,28 @@ def whole_parameters(towers, ranks):
 def whole_gradients(towers, ranks):
     """{name: array}: the groups=2 model's gradients, the two towers' halves put together (Allgather)."""
     return {name: np.concatenate(ranks.comm.allgather(p.grad)) for name, p in towers.named_parameters()}
+
+
+def timed_step(towers, x, labels):
+    """One forward and backward pass of this rank's tower on (x, labels), layer by layer, with the time each
+    layer took and the bytes it sent. -> (logits, loss, rows): one dict per layer, in order: name, kind,
+    output_shape (this rank's, per image), params (this rank's), ms (forward + backward), sent (bytes)."""
+    from time import perf_counter
+
+    from ..losses import SoftmaxCrossEntropy
+    rows, loss_fn = [], SoftmaxCrossEntropy()
+    towers.skip_input_gradient()
+    for name, layer, _ in towers.nodes:
+        start = perf_counter()
+        x = layer.forward(x, training=True)
+        rows.append(dict(name=name, kind=type(layer).__name__, output_shape=x.shape[1:], ms=1e3 * (perf_counter() - start),
+                         params=sum(p.size for p in layer.parameters())))
+    logits, loss = x, loss_fn.forward(x, labels)
+    dy = loss_fn.backward()
+    for row, (_, layer, _) in zip(reversed(rows), reversed(towers.nodes)):
+        start = perf_counter()
+        dy = layer.backward(dy) if dy is not None else None
+        row["ms"] += 1e3 * (perf_counter() - start)
+    for row, (_, layer, _) in zip(rows, towers.nodes):
+        row["sent"] = getattr(layer, "sent", 0)
+    return logits, loss, rows
