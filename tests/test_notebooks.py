@@ -18,7 +18,7 @@ def names(paths):
 
 
 def test_the_learning_path_is_all_there():
-    assert len(NOTEBOOKS) == 7, names(NOTEBOOKS)
+    assert len(NOTEBOOKS) == 8, names(NOTEBOOKS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=names(NOTEBOOKS))
