@@ -126,8 +126,9 @@ def test_two_towers_compute_exactly_what_the_groups_2_network_computes(training)
     towers = two_towers(model)
     assert sum(p.size for p in towers.parameters()) == sum(p.size for p in model.parameters())
     x = rng.standard_normal((2, 3, 99, 99)) * 50
-    y_model = model.forward(x, training)
-    y_towers = towers.forward(x, training)                      # same dropout masks: the Generators were copied
+    with tc.backward_after_evaluation():                        # the evaluation pass keeps what backward needs
+        y_model = model.forward(x, training)
+        y_towers = towers.forward(x, training)                  # same dropout masks: the Generators were copied
     np.testing.assert_allclose(y_towers, y_model, rtol=1e-12, atol=1e-15)
     dy = rng.standard_normal(y_model.shape)
     np.testing.assert_allclose(towers.backward(dy), model.backward(dy), rtol=1e-9, atol=1e-15)
@@ -146,3 +147,25 @@ def test_two_towers_have_the_papers_kernel_counts():
     assert towers["conv3_a"].in_channels == 256 and towers["conv4_a"].in_channels == 192
     assert towers.output_shape((3, 227, 227)) == (1000,)
     assert sum(r["params"] for r in towers.profile((3, 227, 227))) == 60_965_224
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: tc.Sequential({"conv": tc.Conv2d(3, 4, 3, rng=rng), "relu": tc.ReLU(), "norm": tc.LocalResponseNorm(),
+                               "pool": tc.MaxPool2d(2), "flat": tc.Flatten(), "fc": tc.Dense(4 * 3 * 3, 2, rng=rng)}),
+    lambda rng: tc.Graph([("a", tc.Conv2d(3, 4, 3, rng=rng), "input"), ("b", tc.Conv2d(3, 2, 3, rng=rng), "input"),
+                          ("ab", tc.Concat(), ["a", "b"]), ("relu", tc.ReLU(), "ab")]),
+], ids=["Sequential", "Graph"])
+def test_an_evaluation_pass_keeps_nothing_for_backward(make):
+    """Predicting needs no backward: after forward(training=False) no layer of the model holds its saved values,
+    and backward says why it cannot run. Inside tc.backward_after_evaluation() it can."""
+    model = make(np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    y = model.forward(x, training=False)
+    for layer in model.layers()[1:]:
+        with pytest.raises(RuntimeError, match="evaluation pass .* keeps nothing for backward"):
+            layer.saved()
+    with pytest.raises(RuntimeError, match="backward_after_evaluation"):
+        model.backward(np.ones_like(y))
+    with tc.backward_after_evaluation():
+        y = model.forward(x, training=False)
+    assert model.backward(np.ones_like(y)).shape == x.shape

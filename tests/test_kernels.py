@@ -224,7 +224,7 @@ def test_a_float32_step_compiles_each_kernel_once_and_never_uses_float64(tmp_pat
 
 
 def test_the_benchmark_multiplies_the_shapes_alexnet_multiplies():
-    from benchmarks.bench import alexnet_gemm_shapes
+    from benchmarks.gemm import alexnet_gemm_shapes
     shapes = {name: (m, k, n) for name, m, k, n, _ in alexnet_gemm_shapes(batch=1)}
     assert shapes["conv1 forward"] == (96, 363, 55 * 55)
     assert shapes["conv2 dW"] == (256, 27 * 27, 96 * 25)

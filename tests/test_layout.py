@@ -1,6 +1,7 @@
 """The layout's rules (issue 16): no import cycle between the library's files, the library never imports the
 command line or the benchmarks, and alexnet.py re-exports the library's functions instead of keeping copies."""
 import ast
+import glob
 import os
 
 import pytest
@@ -124,7 +125,8 @@ def top_level_definitions(path):
 def test_the_command_line_keeps_no_second_copy_of_library_code():
     """A function or class defined in alexnet.py or benchmarks/ is defined nowhere in tinycnn/ (main aside)."""
     library = set().union(*(top_level_definitions(p) for p in module_files(ROOT, "tinycnn").values()))
-    for outside in ("alexnet.py", os.path.join("benchmarks", "bench.py")):
+    benchmarks = sorted(glob.glob(os.path.join(ROOT, "benchmarks", "*.py")))
+    for outside in ["alexnet.py"] + [os.path.relpath(path, ROOT) for path in benchmarks]:
         copies = (top_level_definitions(os.path.join(ROOT, outside)) & library) - {"main"}
         assert not copies, f"{outside} defines again: {sorted(copies)}"
 

@@ -15,6 +15,8 @@ layer's `rng` is put back to what it was at the start, the way Caffe reseeds in 
 """
 import numpy as np
 
+from .layers.base import backward_after_evaluation
+
 
 class GradcheckError(AssertionError):
     """A backward pass disagrees with central differences. The message names the gradient and the worst entry."""
@@ -39,6 +41,11 @@ def gradient_errors(layer, x, training=True, eps=1e-6, full_limit=1024, directio
 
     Leaves the layer's parameters and buffers as they were.
     """
+    with backward_after_evaluation():                  # training=False: a model's pass must keep its values
+        return _compare(layer, x, training, eps, full_limit, directions, seed)
+
+
+def _compare(layer, x, training, eps, full_limit, directions, seed):
     _require_float64(layer, x)
     rng = np.random.default_rng(seed)
     x = np.array(x, dtype=np.float64, copy=True)

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .layers.base import Layer, check_finite
+from .layers.base import Layer, check_finite, evaluation_keeps_saved_values
 
 
 def _keras_style_name(layer, taken):
@@ -85,6 +85,10 @@ class Network(Layer):
             seen.add(name)
             layer.name = name
         self.nodes = list(nodes)
+        self._last_reader = {}                          # node name -> index of the last node that reads it
+        for step, (_, _, inputs) in enumerate(self.nodes):
+            for source in ([inputs] if isinstance(inputs, str) else inputs):
+                self._last_reader[source] = step
 
     def children(self):
         return [(name, layer) for name, layer, _ in self.nodes]
@@ -114,10 +118,18 @@ class Network(Layer):
             check_finite(x, f"{type(self).__name__} '{self.name or 'model'}' input")
 
     def forward(self, x, training=False):
+        """Evaluate every node in order. In evaluation (training=False) nothing is kept for backward: each layer
+        forgets what it saved once its output exists, and each value is dropped after its last reader."""
         self.check_model_input(x)
+        lean = not training and not evaluation_keeps_saved_values()
         values = {"input": x}
-        for name, layer, inputs in self.nodes:
+        for step, (name, layer, inputs) in enumerate(self.nodes):
             values[name] = layer.forward(self._gather(values, inputs), training)
+            if lean:
+                layer.forget_saved()
+                for source in ([inputs] if isinstance(inputs, str) else inputs):
+                    if self._last_reader[source] == step:
+                        del values[source]
         return values[self.nodes[-1][0]]
 
     def backward(self, dy):
@@ -246,9 +258,13 @@ class Sequential(Network):
         super().__init__([(name, layer, source) for (name, layer), source in zip(items, previous)])
 
     def forward(self, x, training=False):
+        """In evaluation (training=False) each layer forgets what it saved for backward once its output exists."""
         self.check_model_input(x)
+        lean = not training and not evaluation_keeps_saved_values()
         for _, layer, _ in self.nodes:
             x = layer.forward(x, training)
+            if lean:
+                layer.forget_saved()
         return x
 
     def backward(self, dy):

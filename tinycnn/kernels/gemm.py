@@ -117,10 +117,9 @@ def _pack_b(b, p0, kc, j0, nc, bp, zero):
         for k in range(k, kc):
             for j in range(nc):
                 bp[j, k] = b[p0 + k, j0 + j]
-    else:                                            # b is a transposed view: its columns are contiguous
-        for j in range(nc):
-            for k in range(kc):
-                bp[j, k] = b[p0 + k, j0 + j]
+    else:                                            # b is a transposed view: its columns are contiguous,
+        for j in range(nc):                          # copied as slices (numba's slice copy is twice as fast)
+            bp[j, :kc] = b[p0:p0 + kc, j0 + j]
     for j in range(nc, (nc + NR - 1) // NR * NR):
         for k in range(kc):
             bp[j, k] = zero

@@ -1,6 +1,6 @@
 """Layers: one file per family, each a short lesson with the forward and backward math in its docstrings."""
 from .activation import ReLU, Tanh
-from .base import Layer, Parameter
+from .base import Layer, Parameter, backward_after_evaluation
 from .conv import Conv2d
 from .conv_transpose import ConvTranspose2d
 from .dense import Dense, Flatten
@@ -10,4 +10,4 @@ from .pool import AdaptiveAvgPool2d, MaxPool2d
 
 __all__ = ["Layer", "Parameter", "Conv2d", "ConvTranspose2d", "MaxPool2d", "LocalResponseNorm", "BatchNorm1d", "BatchNorm2d",
            "ReLU", "Tanh", "Dropout", "Dense", "Flatten",
-           "AdaptiveAvgPool2d"]
+           "AdaptiveAvgPool2d", "backward_after_evaluation"]

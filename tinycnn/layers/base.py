@@ -9,11 +9,33 @@ A layer is a function y = f(x; theta) that can also run backwards:
 it uses what forward saved (self.save_for_backward(x=x) in forward, self.saved().x in backward), so forward
 must come first. Each layer's docstring names what it saves.
 """
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FORGOTTEN = SimpleNamespace()            # what a layer holds for backward after a model's evaluation pass
+_evaluation_keeps_saved_values = False
+
+
+@contextmanager
+def backward_after_evaluation():
+    """Within it, a model's forward(x, training=False) keeps what backward needs, as training does.
+
+    Outside it an evaluation pass keeps nothing (predicting needs no backward, and what backward would need is
+    most of a forward pass's memory). gradcheck uses it to check the gradients of evaluation mode.
+    """
+    global _evaluation_keeps_saved_values
+    before, _evaluation_keeps_saved_values = _evaluation_keeps_saved_values, True
+    try:
+        yield
+    finally:
+        _evaluation_keeps_saved_values = before
+
+
+def evaluation_keeps_saved_values():
+    return _evaluation_keeps_saved_values
 
 
 class Parameter:
@@ -27,7 +49,7 @@ class Parameter:
 
     def __init__(self, data, lr_mult=1.0, decay_mult=1.0):
         self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self.grad = np.zeros(self.data.shape, self.data.dtype)      # calloc: no memory until written
         self.lr_mult = lr_mult
         self.decay_mult = decay_mult
         self.trainable = True
@@ -162,11 +184,19 @@ class Layer:
         """Keep, by name, what backward needs: save_for_backward(x=x) here makes self.saved().x there."""
         self._saved = SimpleNamespace(**values)
 
+    def forget_saved(self):
+        """Drop what forward saved: a model's evaluation pass does it once a layer's output is computed."""
+        self._saved = FORGOTTEN
+
     def saved(self):
         """What forward saved for backward, as attributes; an error if forward has not run."""
         saved = getattr(self, "_saved", None)
         if saved is None:
             raise RuntimeError(f"{self.label()}: backward called before forward")
+        if saved is FORGOTTEN:
+            raise RuntimeError(f"{self.label()}: backward after the model's evaluation pass (training=False), "
+                               f"which keeps nothing for backward; run forward with training=True, or inside "
+                               f"tc.backward_after_evaluation()")
         return saved
 
     def check_dy(self, dy, shape, dtype):
