@@ -35,12 +35,12 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn.distributed import EveryRankFailed, failed_on_every_rank, launched_rank, world
     from tinycnn.distributed.towers import timed_step, tower, whole_gradients
     from tinycnn.import_weights import import_weights
+    from tinycnn.losses import SoftmaxCrossEntropy
     from tinycnn.models import alexnet, two_towers                       # noqa: F401 (re-exported)
     from tinycnn.models.alexnet import DEFAULT_GROUPS, INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
     from tinycnn.plots import save_confusion, save_run_pictures
     from tinycnn.pretrain import pretrain_layerwise
     from tinycnn.runs import build, load_checkpoint, load_run_data
-    from tinycnn.losses import SoftmaxCrossEntropy
     from tinycnn.train import (Interrupted, Trainer, TrainingDiverged, check_resumable, confusion_matrix, evaluate,
                                predict_probs, scores)
 except KeyboardInterrupt:
@@ -133,7 +133,7 @@ def fine_tune_from(init, model, preprocess, args, classes, say=print):
     entries, _ = init
     fresh = finetune.transfer_weights(model, entries, args.init, new_head=args.new_head)
     say(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(classes)} classes"
-                                               if fresh else "all weights kept"))
+                                             if fresh else "all weights kept"))
     # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
     preprocess.scale, preprocess.mean_image = float(entries["array/scale"]), entries["array/mean_image"]
 
@@ -184,8 +184,8 @@ def command_train(args):
         for name in RUN_FILES + PICTURES:
             if os.path.exists(os.path.join(args.out, name)):
                 os.remove(os.path.join(args.out, name))
-    where = "" if ranks.size == 1 else (f"; {ranks.size} ranks of {len(range(*ranks.shard(args.batch_size)))} "
-                                        f"images a step each (batch {args.batch_size})")
+    where = "" if ranks.size == 1 else (f"; {ranks.size} ranks share each batch of {args.batch_size}: "
+                                        f"{' + '.join(map(str, ranks.shares(args.batch_size)))} images")
     say(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
         f"trainable parameters) on "
         f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}{where}")

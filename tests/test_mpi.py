@@ -138,11 +138,11 @@ def test_a_run_started_on_2_ranks_resumes_on_3_and_ends_where_one_process_ends(t
 
 def test_the_command_line_says_how_the_ranks_share_the_work_and_resumes_at_another_n(tmp_path):
     stdout = train(2, tmp_path, "--epochs", "1")
-    assert stdout.startswith("training mini AlexNet") and "2 ranks of 8 images a step each (batch 16)" in stdout
+    assert stdout.startswith("training mini AlexNet") and "2 ranks share each batch of 16: 8 + 8 images" in stdout
     assert re.search(r"epoch 1/1 .* img/s  2 ranks, communication \d+% of the time \(1\.52 MB per step\)", stdout)
     stdout = train(3, tmp_path, "--epochs", "2", "--resume")
     assert stdout.startswith(f"resumed {tmp_path}/last.npz after epoch 1\n"), stdout
-    assert "3 ranks of 6 images a step each (batch 16)" in stdout and "epoch 2/2" in stdout
+    assert "3 ranks share each batch of 16: 6 + 5 + 5 images" in stdout and "epoch 2/2" in stdout
 
 
 def without_launcher_lines(stderr):

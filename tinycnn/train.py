@@ -313,7 +313,8 @@ class Trainer:
         the ranks exchange their softmax outputs (Allgather), so every rank scores all of them alike (and takes
         the same learning-rate decisions)."""
         start, stop = self.ranks.shard(len(self.val))
-        probs = predict_probs(self.model, self.val.images[start:stop], self.preprocess, self.input_size)
+        probs = (predict_probs(self.model, self.val.images[start:stop], self.preprocess, self.input_size)
+                 if stop > start else np.zeros((0, len(self.train.classes))))     # fewer images than ranks
         return scores(self.ranks.rows(probs), self.val.labels)
 
     def communication(self, record):

@@ -6,7 +6,7 @@ calls. Every rank must make the same calls in the same order; a rank that skips 
 others waiting for it forever, which is why a rank that fails alone calls abort().
 
     ranks = world()            this process's Ranks: .rank, .size (1 without mpiexec, and mpi4py is not imported)
-    ranks.shard(n)             (start, stop): the rows of a batch of n this rank holds
+    ranks.shard(n)             (start, stop): the rows of a batch of n this rank holds (ranks.shares(n): how many each)
     ranks.sum(values)          a few numbers added up over the ranks (Allreduce): every rank gets the sums
     ranks.sum_in_place(array)  an array added up over the ranks in its own buffer (Allreduce, MPI.IN_PLACE)
     ranks.largest(value)       the largest of one number over the ranks (Allreduce with MAX)
@@ -56,13 +56,17 @@ class Ranks:
     def __repr__(self):
         return f"Ranks(rank={self.rank}, size={self.size})"
 
-    def shard(self, n):
-        """(start, stop): the rows [start, stop) of a batch of n this rank holds. The first n % size ranks hold
-        n // size + 1 rows, the others n // size (32 over 3 ranks: 11, 11, 10); a rank may hold none when
-        n < size (the last batch of an epoch)."""
+    def shares(self, n):
+        """How many rows of a batch of n each rank holds: the first n % size ranks n // size + 1, the others
+        n // size (32 over 3 ranks: 11, 11, 10); a rank holds none when n < size (an epoch's last batch)."""
         base, extra = divmod(n, self.size)
-        start = self.rank * base + min(self.rank, extra)
-        return start, start + base + (self.rank < extra)
+        return [base + (r < extra) for r in range(self.size)]
+
+    def shard(self, n):
+        """(start, stop): the rows [start, stop) of a batch of n this rank holds, in rank order."""
+        shares = self.shares(n)
+        start = sum(shares[:self.rank])
+        return start, start + shares[self.rank]
 
     def sum(self, values):
         """values: a few numbers -> float64 array of their sums over the ranks (the same on every rank)."""
