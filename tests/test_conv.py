@@ -52,12 +52,13 @@ def test_conv_forward_and_backward_equal_reference(case, dtype):
 
 @st.composite
 def winograd_cases(draw):
-    """3x3 filters, stride 1, padding 0-2 (each side its own), odd and even sizes, groups: the Winograd path."""
-    groups = draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h, w = draw(st.integers(3 - 2 * ph, 9)), draw(st.integers(3 - 2 * pw, 9))
-    return dict(shape=(draw(st.integers(1, 3)), groups * draw(st.integers(1, 3)), max(h, 1), max(w, 1)),
-                cout=groups * draw(st.integers(1, 3)), kernel=(3, 3), stride=(1, 1), padding=(ph, pw),
+    """3x3 or 5x5 filters, stride 1, padding 0 to r-1 (each side its own), odd and even sizes, groups: the
+    Winograd paths."""
+    groups, r = draw(st.integers(1, 3)), draw(st.sampled_from([3, 5]))
+    ph, pw = draw(st.integers(0, r - 1)), draw(st.integers(0, r - 1))
+    h, w = draw(st.integers(max(1, r - 2 * ph), 9)), draw(st.integers(max(1, r - 2 * pw), 9))
+    return dict(shape=(draw(st.integers(1, 3)), groups * draw(st.integers(1, 3)), h, w),
+                cout=groups * draw(st.integers(1, 3)), kernel=(r, r), stride=(1, 1), padding=(ph, pw),
                 groups=groups, seed=draw(st.integers(0, 2**32 - 1)), x_layout=draw(layouts), dy_layout=draw(layouts))
 
 
@@ -84,11 +85,31 @@ def test_winograd_conv_equals_reference_and_the_im2col_path(case, dtype):
     assert_close(conv.bias.grad, grads[1])
 
 
-def test_winograd_takes_only_3x3_stride_1_padding_up_to_2():
+def test_winograd_takes_only_3x3_and_5x5_stride_1_padding_up_to_r_minus_1():
     assert tc.Conv2d(4, 4, 3, padding=1)._takes_winograd()
+    assert tc.Conv2d(4, 4, 5, padding=(4, 2))._takes_winograd()
     assert not tc.Conv2d(4, 4, 3, stride=2)._takes_winograd()
-    assert not tc.Conv2d(4, 4, 5, padding=2)._takes_winograd()
+    assert not tc.Conv2d(4, 4, 5, stride=2, padding=2)._takes_winograd()
     assert not tc.Conv2d(4, 4, 3, padding=3)._takes_winograd()
+    assert not tc.Conv2d(4, 4, 5, padding=5)._takes_winograd()
+    assert not tc.Conv2d(4, 4, (5, 3), padding=1)._takes_winograd()
+    assert not tc.Conv2d(4, 4, 7, padding=3)._takes_winograd()
+
+
+@pytest.mark.parametrize("r", [3, 5])
+def test_winograd_float32_error_at_a_conv2_like_depth(r):
+    """A sum over 48 channels x r x r in float32, against the float64 twin on the same inputs: F(2x2, 3x3) within
+    1e-6 of the largest output and F(2x2, 5x5) within 1e-5 (measured: 1.4e-7 and 1.4e-6; im2col 1.0e-7)."""
+    rng = np.random.default_rng(0)
+    conv = tc.Conv2d(48, 8, r, padding=r // 2, rng=rng)
+    x = np.maximum(rng.standard_normal((1, 48, 13, 13)), 0).astype(np.float32)        # after a ReLU
+    exact = ref.conv2d_forward(x.astype(np.float64), conv.weight.data.astype(np.float64), None, (1, 1),
+                               conv.padding, 1)
+    scale = np.abs(exact).max()
+    winograd = np.abs(conv.forward(x) - exact).max() / scale
+    conv.winograd = False
+    im2col = np.abs(conv.forward(x) - exact).max() / scale
+    assert winograd <= (1e-6 if r == 3 else 1e-5) and im2col <= 1e-6
 
 
 def test_winograd_conv_in_chunks_equals_one_chunk(monkeypatch):

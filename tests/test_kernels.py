@@ -156,6 +156,7 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
         x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
         for layer in (tc.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng), tc.MaxPool2d(3, 2),
                       tc.Conv2d(4, 4, 3, padding=1, rng=rng),      # Winograd: 3x3, stride 1
+                      tc.Conv2d(4, 4, 5, padding=2, rng=rng),      # Winograd: 5x5, stride 1
                       tc.LocalResponseNorm(3), tc.BatchNorm2d(4), tc.ReLU()):
             y = layer.forward(x, training=True)
             dx = layer.backward(np.ones_like(y))
@@ -183,6 +184,7 @@ FLOAT32_STEP = textwrap.dedent(r"""
         ("conv1", tc.Conv2d(3, 8, 5, stride=2, padding=2, rng=rng)), ("relu1", tc.ReLU()),
         ("norm1", tc.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool1", tc.MaxPool2d(3, 2)),
         ("conv2", tc.Conv2d(8, 8, 3, padding=1, rng=rng)), ("norm2", tc.LocalResponseNorm(3, beta=0.6)),
+        ("conv3", tc.Conv2d(8, 8, 5, padding=2, rng=rng)),
         ("flatten", tc.Flatten()), ("fc", tc.Dense(8 * 7 * 7, 5, rng=rng))]))
     loss, opt = tc.SoftmaxCrossEntropy(), tc.SGD(model.parameters(), lr=0.01)
     x, labels = rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng.integers(0, 5, 4)

@@ -31,6 +31,7 @@ import numpy as np
 
 from .gemm import gemm
 from .jit import kernel, prange
+from .winograd_5x5 import G as G_5x5, filters_5x5, inputs_5x5, outputs_5x5
 
 
 @kernel(parallel=True)
@@ -118,31 +119,36 @@ def winograd_outputs(M, TH, TW, y):
 
 
 def winograd_conv(x, w, padding, groups, max_bytes):
-    """A 3x3 convolution with stride 1, by F(2x2, 3x3). x: (N, C, H, W), w: (F, C/G, 3, 3) -> y: (N, F, OH, OW).
+    """A 3x3 or 5x5 convolution with stride 1, by F(2x2, 3x3) or F(2x2, 5x5) (kernels/winograd_5x5.py).
 
-    OH = H + 2*PH - 2 (and the same for OW). Images are taken in chunks so that V and M together stay under
-    max_bytes (unless one image alone needs more), as Conv2d bounds its column matrix.
+    x: (N, C, H, W), w: (F, C/G, r, r) -> y: (N, F, OH, OW), OH = H + 2*PH - r + 1 (and the same for OW).
+    Images are taken in chunks so that V and M together stay under max_bytes (unless one image alone needs
+    more), as Conv2d bounds its column matrix.
     """
     N, C, H, W = x.shape
-    F, G = w.shape[0], groups
+    F, G, r = w.shape[0], groups, w.shape[2]
     PH, PW = padding
-    OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
+    OH, OW = H + 2 * PH - r + 1, W + 2 * PW - r + 1
     TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    U = np.empty((16, F, C // G), x.dtype)
-    winograd_filters(w, U)
+    tile = (r + 1) ** 2                                 # entries of an (r + 1) x (r + 1) transformed tile
+    U = np.empty((tile, F, C // G), x.dtype)
+    if r == 3:
+        winograd_filters(w, U)
+    else:
+        filters_5x5(w, G_5x5.astype(x.dtype), U)
     y = np.empty((N, F, OH, OW), x.dtype)
-    per_image = 16 * (C + F) * TH * TW
+    per_image = tile * (C + F) * TH * TW
     chunk = int(np.clip(max_bytes // (per_image * x.itemsize), 1, N))
     buffer = np.empty(per_image * chunk, x.dtype)
     Fg, Cg = F // G, C // G
     for n0 in range(0, N, chunk):
         n1 = min(n0 + chunk, N)
         T = (n1 - n0) * TH * TW
-        V = buffer[:16 * C * T].reshape(16, C, T)
-        M = buffer[16 * C * T:16 * (C + F) * T].reshape(16, F, T)
-        winograd_inputs(x[n0:n1], PH, PW, TH, TW, V)
-        for k in range(16):
+        V = buffer[:tile * C * T].reshape(tile, C, T)
+        M = buffer[tile * C * T:tile * (C + F) * T].reshape(tile, F, T)
+        (winograd_inputs if r == 3 else inputs_5x5)(x[n0:n1], PH, PW, TH, TW, V)
+        for k in range(tile):
             for g in range(G):
                 gemm(U[k, g * Fg:(g + 1) * Fg], V[k, g * Cg:(g + 1) * Cg], out=M[k, g * Fg:(g + 1) * Fg])
-        winograd_outputs(M, TH, TW, y[n0:n1])
+        (winograd_outputs if r == 3 else outputs_5x5)(M, TH, TW, y[n0:n1])
     return y

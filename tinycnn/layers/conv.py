@@ -1,4 +1,4 @@
-"""Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3, stride 1)."""
+"""Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3 and 5x5, stride 1)."""
 import numpy as np
 
 from ..kernels import col2im, gemm, im2col, winograd_conv
@@ -29,10 +29,11 @@ class Conv2d(Layer):
     Images are processed in chunks so the column matrix never exceeds COLUMN_BUFFER_BYTES (or one image's
     columns, if that is larger). Backward recomputes the columns instead of keeping them: memory stays bounded.
 
-    3x3 filters with stride 1 and padding <= 2 (AlexNet's conv3-5) take Winograd's F(2x2, 3x3) instead of
-    im2col for y and for dx (kernels/winograd.py): the same result with 2.25x fewer multiplications. dx is then
-    the convolution of dy, padded by 2 - P, with the filters turned 180 degrees and their in and out channels
-    swapped. Set `conv.winograd = False` to use im2col + GEMM throughout.
+    r x r filters with stride 1 and padding <= r - 1 take Winograd's F(2x2, 3x3) (AlexNet's conv3-5) or
+    F(2x2, 5x5) (conv2) instead of im2col for y and for dx (kernels/winograd.py, kernels/winograd_5x5.py): the
+    same result with 2.25x or 2.8x fewer multiplications. dx is then the convolution of dy, padded by r - 1 - P,
+    with the filters turned 180 degrees and their in and out channels swapped. dW stays im2col + GEMM. Set
+    `conv.winograd = False` to use im2col + GEMM throughout.
 
     Saved for backward: x, the input (C-ordered).
     Initialisation: weight ~ N(0, weight_std^2), by default weight_std = sqrt(2/fan_in) (He), bias 0.
@@ -120,10 +121,10 @@ class Conv2d(Layer):
         return dw.reshape(self.weight.shape)
 
     def _input_gradient(self, dy, x_shape):
-        """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd for 3x3 stride 1. -> x_shape."""
+        """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
-        if self._takes_winograd():         # dy padded by 2 - P, convolved with the filters turned around
-            return winograd_conv(np.ascontiguousarray(dy), self._turned_weight(), (2 - PH, 2 - PW), G,
+        if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
+            return winograd_conv(np.ascontiguousarray(dy), self._turned_weight(), (KH - 1 - PH, KW - 1 - PW), G,
                                  COLUMN_BUFFER_BYTES)
         w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
         dx = np.zeros(x_shape, dy.dtype)
@@ -141,12 +142,15 @@ class Conv2d(Layer):
         return dy.reshape(n, G, F // G, -1).transpose(1, 2, 0, 3).reshape(G, F // G, -1)
 
     def _takes_winograd(self):
-        return self.winograd and self.kernel_size == (3, 3) and self.stride == (1, 1) and max(self.padding) <= 2
+        """3x3 and 5x5 filters with stride 1, padded by at most r - 1 (so dx's padding r - 1 - P is not negative)."""
+        r = self.kernel_size[0]
+        return (self.winograd and self.kernel_size in ((3, 3), (5, 5)) and self.stride == (1, 1)
+                and max(self.padding) <= r - 1)
 
     def _turned_weight(self):
         """The filters of dx = conv(dy): w[f, c] turned 180 degrees, in and out channels swapped per group.
 
-        (F, C/G, 3, 3) -> (C, F/G, 3, 3)
+        (F, C/G, r, r) -> (C, F/G, r, r)
         """
         F, Cg, KH, KW = self.weight.shape
         G = self.groups
