@@ -10,6 +10,7 @@ import tinycnn as tc
     (tc.Conv2d(3, 8, 3), np.ones((1, 4, 32, 32), np.float32), r"Conv2d.*expected .*\(N, 3, H, W\), got \(1, 4, 32, 32\)"),
     (tc.Conv2d(3, 8, 3), np.ones((1, 3, 8, 8)), r"Conv2d.*expected float32 input like its parameters, got float64"),
     (tc.Conv2d(3, 8, 5), np.ones((1, 3, 4, 4), np.float32), r"Conv2d.*4x4 pixels is too small for a 5x5 window"),
+    (tc.Conv2d(3, 8, 3), np.ones((1, 3, 2, 2), np.float32), r"Conv2d.*2x2 pixels is too small for a 3x3 window"),
     (tc.Conv2d(3, 8, 3), np.ones((1, 3, 8, 8), np.int64), r"Conv2d.*expected float32 or float64 input, got int64"),
     (tc.Dense(10, 2), np.ones((2, 11), np.float32), r"Dense.*expected input of shape \(N, 10\), got \(2, 11\)"),
     (tc.Dense(10, 2), [[1.0] * 10], r"Dense.*expected a numpy array, got list"),

@@ -68,6 +68,7 @@ class Conv2d(Layer):
     def forward(self, x, training=False):
         """x: (N, C, H, W) -> y: (N, F, OH, OW)."""
         self.check_input(x, 4, self.in_channels, self.weight.data.dtype)
+        self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
         if self._takes_winograd():
             y = winograd_conv(x, self.weight.data, self.padding, self.groups, COLUMN_BUFFER_BYTES)
