@@ -9,7 +9,7 @@ the library; the network itself is in tinycnn/models/alexnet.py.
     python alexnet.py evaluate --checkpoint FILE [--data PATH] [--ten-crop]
     python alexnet.py predict  --checkpoint FILE PATH [PATH ...] [--top K] [--csv FILE] [--ten-crop]
     python alexnet.py train    --init CHECKPOINT [--freeze conv1,conv2] [--lr-mult 'fc8=10'] --data PATH ...
-    python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR]
+    python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR] [--overwrite]
     python alexnet.py import-weights FILE [--variant torchvision] [--classes NAMES] --out CHECKPOINT
     python alexnet.py bench    [--quick]         (runs python -m benchmarks.bench in a checkout)
 
@@ -246,6 +246,10 @@ def command_towers(args):
 
 def command_pretrain(args):
     checkpoint.check_writable_folder(args.out, "--out")
+    path = os.path.join(args.out, "pretrained.npz")
+    if os.path.exists(path) and not args.overwrite:
+        raise ValueError(f"--out {args.out}: already holds pretrained.npz; pre-train into another --out (or "
+                         f"--overwrite to replace it)")
     unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
     if unknown or not args.layers:                # before any data is loaded
         raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
@@ -261,7 +265,6 @@ def command_pretrain(args):
           f"images at {size}x{size}")
     history = pretrain_layerwise(model, args.layers, train.images, preprocess, size, rng, epochs=args.epochs,
                                  lr=args.lr, batch_size=args.batch_size)
-    path = os.path.join(args.out, "pretrained.npz")
     meta = dict(config=config, classes=train.classes, data=data_info, epoch=0, history=[], pretrain=history)
     checkpoint.save(path, model, meta, arrays=preprocess.state())
     print(f"saved {path}; fine-tune it with: python alexnet.py train --init {path} --data ...")
@@ -482,6 +485,7 @@ def parser():
     pretrain.add_argument("--train-images", type=positive_int, default=7000)
     pretrain.add_argument("--val-images", type=positive_int, default=1000)
     pretrain.add_argument("--out", default="runs/pretrain", help="folder for pretrained.npz")
+    pretrain.add_argument("--overwrite", action="store_true", help="replace pretrained.npz in --out")
 
     import_ = commands.add_parser("import-weights", help="turn a state_dict (.pth or .npz) into a checkpoint")
     import_.add_argument("file", help="torchvision AlexNet state_dict (.pth needs torch; or an .npz with the same "

@@ -249,6 +249,7 @@ def test_command_line_pretrain_then_fine_tune_and_import(tmp_path):
     np.testing.assert_array_equal(tuned["conv1"].weight.data, pretrained["conv1"].weight.data)
     assert not np.array_equal(tuned["conv2"].weight.data, pretrained["conv2"].weight.data)
 
+    pretrained_bytes = (tmp_path / "pre" / "pretrained.npz").read_bytes()
     np.savez(tmp_path / "tv.npz", **torchvision_state(num_classes=3))
     (tmp_path / "names.txt").write_text("cat\ndog\nfox\n")
     done = run_cli("import-weights", "tv.npz", "--classes", "names.txt", "--out", "tv-model.npz", cwd=tmp_path)
@@ -269,10 +270,12 @@ def test_command_line_pretrain_then_fine_tune_and_import(tmp_path):
          "expected --variant torchvision"),
         (["import-weights", "missing.pth", "--out", "x.npz"], "missing.pth: no such weights file"),
         (["pretrain", "--layers", "conv1,fc6"], "--layers: expected conv layers among conv1..conv5, got conv1,fc6"),
+        (["pretrain", "--train-images", "60", "--out", "pre"], "--out pre: already holds pretrained.npz"),
     ]:
         done = run_cli(*args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert (tmp_path / "pre" / "pretrained.npz").read_bytes() == pretrained_bytes      # refused: nothing lost
 
 
 def test_a_pth_state_dict_imports_like_its_npz(tmp_path):

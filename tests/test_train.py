@@ -280,6 +280,31 @@ def test_a_signal_after_an_epochs_last_step_stops_at_the_end_of_that_epoch(tmp_p
     assert checkpoint.read(str(tmp_path / "last.npz"), meta_only=True)[1]["epoch"] == 1
 
 
+def test_an_epoch_cut_short_resumes_only_with_the_batch_size_it_was_cut_with(tmp_path):
+    """The saved step counts batches: continued with batches of another size, the rest of the epoch would skip
+    or repeat images. Another size is refused in one line; the same size resumes."""
+    trainer = small_run(tmp_path, epochs=0)
+    first_step = trainer.train_step
+
+    def step_then_signal(index, where):                  # Ctrl-C during the first step of epoch 1
+        done = first_step(index, where)
+        trainer._signal = signal.SIGINT
+        return done
+
+    trainer.train_step = step_then_signal
+    with pytest.raises(Interrupted, match="at epoch 1, step 1"):
+        trainer.fit(1, log=lambda line: None)
+    for batch_size, refused in ((8, True), (16, False)):
+        again = small_run(tmp_path / str(batch_size), epochs=0)
+        again.batch_size = batch_size
+        if refused:
+            with pytest.raises(checkpoint.CheckpointError, match="epoch 1 was interrupted after step 1 with "
+                                                                 "--batch-size 16; this run asks for --batch-size 8"):
+                again.resume(str(tmp_path / "last.npz"))
+        else:
+            assert again.resume(str(tmp_path / "last.npz"))["partial"]["step"] == 1
+
+
 def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer = small_run(tmp_path, epochs=1)
     good = dict(np.load(tmp_path / "last.npz", allow_pickle=False))

@@ -351,7 +351,9 @@ class Trainer:
         A checkpoint of another model, other data or other classes is refused (CheckpointError)."""
         def read():                              # rank 0 reads, every rank gets it: --out need not be shared
             check_resumable(path, self.config, self.data_info, self.train.classes)
-            return checkpoint.read(path)
+            entries, meta = checkpoint.read(path)
+            self._check_same_batches(path, meta)
+            return entries, meta
 
         entries, meta = self.ranks.from_root(read)
         checkpoint.restore(path, self.model, entries, self.optimizer)
@@ -364,3 +366,15 @@ class Trainer:
             p = meta["partial"]
             self.partial = (entries["array/order"], p["step"], (p["total_loss"], p["correct"], p["seen"]))
         return meta
+
+    def _check_same_batches(self, path, meta):
+        """An epoch cut short is continued from its saved step, which counts batches: it must go on with batches
+        of the size it was cut with, or images of that epoch would be skipped or seen twice."""
+        partial = meta.get("partial")
+        if not partial or not partial["step"]:
+            return
+        cut_with = partial["seen"] // partial["step"]      # every batch before the cut was whole
+        if cut_with != self.batch_size:
+            raise checkpoint.CheckpointError(
+                f"{path}: epoch {meta['epoch'] + 1} was interrupted after step {partial['step']} with --batch-size "
+                f"{cut_with}; this run asks for --batch-size {self.batch_size}: resume with --batch-size {cut_with}")
