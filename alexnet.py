@@ -23,6 +23,7 @@ import argparse
 import csv
 import math
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -525,9 +526,19 @@ COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": comm
             "towers": command_towers, "bench": command_bench}
 
 
+class Terminated(Exception):
+    """SIGTERM outside a training step (during one, training saves a checkpoint first and raises Interrupted).
+    mpiexec passes the signal to every rank, so rank 0 alone says it."""
+    every_rank = True
+
+
+def stop_on_sigterm(signum, frame):
+    raise Terminated("terminated (SIGTERM)")
+
+
 def main(argv=None):
     """Run one command. -> the exit code: 0, 2 for bad input (one line on stderr), 130 for Ctrl-C, 143 for
-    SIGTERM during training; bench passes on the benchmark's own. Warnings print as plain lines on stderr, not
+    SIGTERM; bench passes on the benchmark's own. Warnings print as plain lines on stderr, not
     in Python's warning format. Under mpiexec (train only), rank 0 alone prints."""
     prog = "alexnet.py"
     try:
@@ -548,6 +559,8 @@ def main(argv=None):
         return tell(prog, stopped, 128 + stopped.signum)
     except KeyboardInterrupt as error:              # Ctrl-C outside a training step; files are written whole
         return tell(prog, "interrupted (Ctrl-C)", 130, error)
+    except Terminated as error:
+        return tell(prog, error, 143)
     except Exception as error:
         if world().size == 1:
             raise
@@ -575,4 +588,5 @@ def tell(prog, error, code, raised=None):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stop_on_sigterm)     # as Ctrl-C: one line, not a silent death
     sys.exit(main())

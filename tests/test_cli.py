@@ -237,8 +237,10 @@ def test_ctrl_c_while_a_picture_is_written_leaves_the_old_picture_whole(shapes_r
     assert checkpoint.read(str(run / "last.npz"), meta_only=True)[1]["epoch"] == 2   # saved before the pictures
 
 
-def test_a_real_ctrl_c_while_images_load_is_one_line_and_exit_130(tmp_path):
-    """The process blocks reading a named pipe that looks like an image; SIGINT arrives while it waits."""
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+                                                (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_real_signal_while_images_load_is_one_line_and_its_exit_code(tmp_path, signum, code, said):
+    """The process blocks reading a named pipe that looks like an image; the signal arrives while it waits."""
     save_shapes(tmp_path / "photos", ["b"], 2)
     (tmp_path / "photos" / "a").mkdir()
     os.mkfifo(tmp_path / "photos" / "a" / "0.png")
@@ -252,13 +254,13 @@ def test_a_real_ctrl_c_while_images_load_is_one_line_and_exit_130(tmp_path):
         except OSError:
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
             time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     # A signal that lands just before the child blocks in read() is handled when the next bytecode runs, after
     # read() returns: end the read (EOF) so that race cannot hang the test. Normally the read is interrupted.
     time.sleep(0.5)
     os.close(writer)
     out, err = process.communicate(timeout=60)
-    assert (process.returncode, err) == (130, "alexnet.py train: interrupted (Ctrl-C)\n"), err
+    assert (process.returncode, err) == (code, f"alexnet.py train: {said}\n"), err
     assert not (tmp_path / "run").exists()
 
 
