@@ -588,5 +588,6 @@ def tell(prog, error, code, raised=None):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even where it started ignored (a script's `&`)
     signal.signal(signal.SIGTERM, stop_on_sigterm)     # as Ctrl-C: one line, not a silent death
     sys.exit(main())
