@@ -169,3 +169,10 @@ def test_an_evaluation_pass_keeps_nothing_for_backward(make):
     with tc.backward_after_evaluation():
         y = model.forward(x, training=False)
     assert model.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_an_evaluation_pass_takes_a_node_that_reads_one_value_twice():
+    """The value is dropped once, after its last reader (dropping it once per mention raised KeyError)."""
+    model = tc.Graph([("a", tc.ReLU(), "input"), ("aa", tc.Concat(), ["a", "a"]), ("flat", tc.Flatten(), "aa")])
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(model.forward(x, training=False), model.forward(x, training=True))

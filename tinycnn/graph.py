@@ -85,10 +85,13 @@ class Network(Layer):
             seen.add(name)
             layer.name = name
         self.nodes = list(nodes)
-        self._last_reader = {}                          # node name -> index of the last node that reads it
+        last_reader = {}                                # value name -> index of the last node that reads it
         for step, (_, _, inputs) in enumerate(self.nodes):
             for source in ([inputs] if isinstance(inputs, str) else inputs):
-                self._last_reader[source] = step
+                last_reader[source] = step
+        self._done_after = [[] for _ in self.nodes]     # step -> the values no later node reads
+        for source, step in last_reader.items():
+            self._done_after[step].append(source)
 
     def children(self):
         return [(name, layer) for name, layer, _ in self.nodes]
@@ -127,9 +130,8 @@ class Network(Layer):
             values[name] = layer.forward(self._gather(values, inputs), training)
             if lean:
                 layer.forget_saved()
-                for source in ([inputs] if isinstance(inputs, str) else inputs):
-                    if self._last_reader[source] == step:
-                        del values[source]
+                for source in self._done_after[step]:
+                    del values[source]
         return values[self.nodes[-1][0]]
 
     def backward(self, dy):
