@@ -192,7 +192,6 @@ class Trainer:
     def augmented_batch(self, index, start=0, stop=None):
         """Rows [start, stop) of the augmented batch of images `index`: the random numbers are drawn for the
         whole batch (as one process training on all of it draws them), and used for these rows only."""
-        stop = len(index) if stop is None else stop
         corners, flips = draw_crops_flips(len(index), self.train.images.shape[1], self.input_size, self.rng)
         colour = colour_offsets(len(index), self.preprocess, self.rng) if self.pca else None
         x = crop_flip(self.preprocess(self.train.images[index[start:stop]]), self.input_size, corners[start:stop],
