@@ -539,7 +539,7 @@ def stop_on_sigterm(signum, frame):
 def main(argv=None):
     """Run one command. -> the exit code: 0, 2 for bad input (one line on stderr), 130 for Ctrl-C, 143 for
     SIGTERM; bench passes on the benchmark's own. Warnings print as plain lines on stderr, not
-    in Python's warning format. Under mpiexec (train only), rank 0 alone prints."""
+    in Python's warning format. Under mpiexec (train and towers), rank 0 alone prints."""
     prog = "alexnet.py"
     try:
         args = parser().parse_args(argv)

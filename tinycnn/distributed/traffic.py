@@ -8,10 +8,10 @@ Three schemes, for a global batch of B images on K machines (itemsize: 4 bytes i
                       each sends its half of the activations where the towers talk (conv3's input, the dense
                       layers' inputs, the logits), and as much of their gradients back (towers.py).
     one weird trick   Krizhevsky 2014: the convolutions data parallel (their gradients Allreduced, 2 (K-1)/K of
-                      ~4% of the parameters), the dense layers model parallel (each machine 1/K of their neurons,
-                      all B images): each receives the other machines' conv features ((K-1) B/K images) and, at
-                      fc7's and fc8's inputs, the other machines' (K-1)/K of the features of all B images, and as
-                      much back in backward.
+                      the conv parameters, 6% of the groups=1 paper AlexNet's), the dense layers model parallel
+                      (each machine 1/K of their neurons, all B images): each receives the other machines' conv
+                      features ((K-1) B/K images) and, at fc7's and fc8's inputs, the other machines' (K-1)/K of
+                      the features of all B images, and as much back in backward.
 
     tower_exchanges(model, input_shape)        per exchange point: its shape and the bytes one rank sends per image
     step_bytes(model, input_shape, scheme, machines, batch)   bytes one machine sends in a training step
