@@ -158,8 +158,8 @@ def test_pca_colour_noise_adds_one_rgb_offset_per_image_with_zero_mean():
     np.testing.assert_allclose(offsets, offsets[:, :, :1, :1] * np.ones_like(offsets), atol=1e-6)
     per_image = offsets[:, :, 0, 0].astype(np.float64)
     assert np.abs(per_image.mean(axis=0)).max() < 0.1 * per_image.std(axis=0).max()  # the mean is kept
-    coefficients = per_image @ pre.pca_vectors                  # a_i * l_i along each eigenvector p_i
-    np.testing.assert_allclose(coefficients.std(axis=0), 0.1 * pre.pca_values, rtol=0.1)
+    coefficients = per_image @ pre.pca_vectors                  # a_i * sqrt(l_i) along each eigenvector p_i
+    np.testing.assert_allclose(coefficients.std(axis=0), 0.1 * np.sqrt(pre.pca_values), rtol=0.1)
 
 
 def test_flips_are_exact_mirrors_and_crops_come_from_the_image():

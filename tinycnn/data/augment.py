@@ -8,9 +8,13 @@ Images arrive as uint8 (N, S, S, 3), already resized so the short side is S and 
 Training crops a random (size x size) window and flips half the images left-right; PCA colour augmentation
 adds to every pixel of an image the same RGB offset
 
-    [p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T,      a_i ~ N(0, 0.1), drawn once per image per use,
+    [p1 p2 p3] [a1 s1, a2 s2, a3 s3]^T,      s_i = sqrt(l_i),  a_i ~ N(0, 0.1), drawn once per image per use,
 
 where p_i, l_i are the eigenvectors and eigenvalues of the 3x3 covariance of the training pixels' RGB values.
+The paper's sentence multiplies by the eigenvalues l_i, but l_i is a variance, in pixel units squared: at the
+paper's 0-255 scale the offsets would be about 6 times the pixels' own spread, at a 0-1 scale 0.02 of it. Its
+square root s_i is the spread along p_i, in pixel units, so the offset is a tenth of the spread at every scale
+(as fb.resnet.torch's "Lighting" and most later implementations do it).
 Evaluation takes the centre crop, or ten crops (four corners and the centre, and their mirror images) whose
 softmax outputs are averaged.
 """
@@ -91,18 +95,19 @@ def crop_flip(x, size, corners, flips):
 
 
 def pca_colour(x, preprocess, rng, sigma=0.1):
-    """x: (N, 3, H, W) -> x + p @ (a * l) per image, with a ~ N(0, sigma) drawn once per image."""
+    """x: (N, 3, H, W) -> x + p @ (a * sqrt(l)) per image, with a ~ N(0, sigma) drawn once per image."""
     return x + colour_offsets(len(x), preprocess, rng, sigma)[:, :, None, None]
 
 
 def colour_offsets(n, preprocess, rng, sigma=0.1):
-    """The random part of pca_colour: -> (n, 3) float32, each image's RGB offset sum_i a_i l_i p_i.
+    """The random part of pca_colour: -> (n, 3) float32, each image's RGB offset sum_i a_i sqrt(l_i) p_i.
 
     Drawn (and multiplied out) for a whole batch apart from their use, as draw_crops_flips: a process holding
     images a..b of the batch adds offsets[a:b], bit for bit what one process adds to those images.
     """
     a = rng.normal(0.0, sigma, (n, 3)).astype(np.float32)
-    return (a * preprocess.pca_values) @ preprocess.pca_vectors.T
+    spread = np.sqrt(preprocess.pca_values)       # standard deviations along p_i: the pixels' own units
+    return (a * spread) @ preprocess.pca_vectors.T
 
 
 def centre_crop(x, size):
