@@ -142,17 +142,32 @@ def test_conv_without_bias_has_only_a_weight():
     assert tc.gradcheck(conv, np.random.default_rng(1).standard_normal((1, 2, 5, 5)))
 
 
-def test_conv_in_small_chunks_equals_one_chunk(monkeypatch):
-    """Chunking the batch is invisible: a tiny column budget (one image per chunk) gives the same result."""
+# im2col convolutions (no Winograd): conv1's 11x11 at stride 4, a strided 3x3, and two groups of 5x5 at stride 2
+IM2COL_CASES = [dict(in_channels=3, out_channels=4, kernel_size=11, stride=4, padding=2, groups=1, side=23),
+                dict(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding=1, groups=1, side=7),
+                dict(in_channels=4, out_channels=6, kernel_size=5, stride=2, padding=2, groups=2, side=9)]
+
+
+@pytest.mark.parametrize("case", IM2COL_CASES)
+def test_conv_in_chunks_of_images_equals_the_reference(monkeypatch, case):
+    """A column budget of one byte makes every image its own chunk (the paper's conv1 at batch 128 runs 19):
+    each chunk's output and input gradient must land at its own images, and dW sums over every chunk."""
+    case = dict(case)
+    side = case.pop("side")
     rng = np.random.default_rng(0)
-    conv = tc.Conv2d(3, 4, 3, padding=1, groups=1, dtype=np.float64, rng=rng)
-    x, dy = rng.standard_normal((5, 3, 6, 6)), rng.standard_normal((5, 4, 6, 6))
-    y_whole, dx_whole = conv.forward(x), conv.backward(dy)
-    dw_whole = conv.weight.grad.copy()
+    conv = tc.Conv2d(**case, dtype=np.float64, rng=rng)
+    assert not conv._takes_winograd()
+    x = rng.standard_normal((5, case["in_channels"], side, side))
     monkeypatch.setattr("tinycnn.layers.conv.COLUMN_BUFFER_BYTES", 1)
-    np.testing.assert_allclose(conv.forward(x), y_whole, rtol=1e-12)
-    np.testing.assert_allclose(conv.backward(dy), dx_whole, rtol=1e-12)
-    np.testing.assert_allclose(conv.weight.grad, dw_whole, rtol=1e-12)
+    assert len(tc.layers.conv.image_chunks(5, 8)[1]) == 5
+    y = conv.forward(x, training=True)
+    expected = ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.groups)
+    assert_close(y, expected)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = ref.conv2d_backward(x, conv.weight.data, dy, conv.stride, conv.padding, conv.groups)
+    assert_close(conv.backward(dy), dx)
+    assert_close(conv.weight.grad, dw)
+    assert_close(conv.bias.grad, db)
 
 
 def test_paper_conv1_output_is_55_by_55():

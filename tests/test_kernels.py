@@ -10,6 +10,8 @@ from hypothesis import given, strategies as st
 
 from tinycnn.kernels import gemm, get_backend, set_backend
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257),
            (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1)]   # k past two KC blocks; short k
 
@@ -38,20 +40,32 @@ def test_gemm_reads_transposed_and_strided_views(m, k, n, transpose_a, transpose
     np.testing.assert_allclose(gemm(a, b), a.astype(np.float64) @ b.astype(np.float64), **tol)
 
 
+THREADS_PROBE = """
+import sys
+import numba
+import numpy as np
+from tinycnn.kernels.gemm import gemm
+m, k, n = map(int, sys.argv[1:])
+rng = np.random.default_rng(1)
+a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+products = []
+for threads in (1, 2, 3):
+    numba.set_num_threads(threads)
+    assert numba.get_num_threads() == threads
+    products.append(gemm(a, b))
+print(all(np.array_equal(p, products[0]) for p in products))
+"""
+
+
 @pytest.mark.parametrize("shape", [(37, 600, 290), (100, 16, 700)])
 def test_gemm_result_does_not_depend_on_the_thread_count(shape):
-    """Threads own disjoint tiles and every sum runs in one fixed order: 1 and 2 threads agree bit for bit."""
-    import numba
-    m, k, n = shape
-    rng = np.random.default_rng(1)
-    a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        alone = gemm(a, b)
-    finally:
-        numba.set_num_threads(threads)
-    np.testing.assert_array_equal(gemm(a, b), alone)
+    """Threads own disjoint tiles and every sum runs in one fixed order: 1, 2 and 3 threads agree bit for bit.
+    Run in a process of its own with 3 threads, whatever NUMBA_NUM_THREADS this one was started with."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="3")
+    done = subprocess.run([sys.executable, "-c", THREADS_PROBE, *map(str, shape)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
 
 
 def test_gemm_rejects_mismatched_operands():

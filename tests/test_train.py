@@ -361,6 +361,8 @@ def test_a_writer_killed_mid_write_never_leaves_a_corrupt_checkpoint(tmp_path):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
                                   cwd=ROOT)
         assert writer.stdout.readline().strip() == "ready"
+        while not path.exists() and writer.poll() is None:               # a loaded machine may take a while
+            time.sleep(0.01)
         time.sleep(delay)
         writer.kill()                                                    # SIGKILL: no chance to clean up
         writer.wait()

@@ -14,6 +14,7 @@ from . import checkpoint
 from .data.augment import centre_crop, colour_offsets, crop_flip, draw_crops_flips, ten_crops
 from .distributed.data_parallel import DataParallel
 from .distributed.ranks import Ranks
+from .layers import BatchNorm1d, BatchNorm2d
 from .losses import SoftmaxCrossEntropy
 from .optim import SGD
 
@@ -167,6 +168,11 @@ class Trainer:
     the whole model and learns from its rows of every batch (tinycnn/distributed/data_parallel.py); rank 0
     alone writes files, logs and draws the progress bar.
     The layers that read the images are told to skip their input gradient (model.skip_input_gradient()).
+
+    An epoch's last batch is dropped when some rank would get one image of it and the model holds BatchNorm
+    (one image of a 1x1 map gives one value per channel, whose variance is nothing to normalise by). That is
+    PyTorch's drop_last for this one case only: a last batch of several images is trained on. A batch size that
+    gives a rank one image in every batch is refused.
     """
 
     def __init__(self, model, config, train, val, preprocess, input_size, out_dir, rng, lr=0.01, momentum=0.9,
@@ -182,6 +188,11 @@ class Trainer:
         self.parallel = DataParallel(model, self.ranks, (3, input_size, input_size))
         self.batch_size, self.pca, self.progress = batch_size, pca, progress and self.writes
         self.plateau = Plateau(patience)
+        self.drop_single = any(isinstance(layer, (BatchNorm1d, BatchNorm2d)) for layer in model.layers())
+        if self.drop_single and min(self.ranks.shares(batch_size)) < 2:
+            raise ValueError(f"Trainer: batch_size {batch_size} gives a rank "
+                             f"{min(self.ranks.shares(batch_size))} image per step, and the model's BatchNorm "
+                             f"needs at least 2: expected a batch size of at least {2 * self.ranks.size}")
         self.dropout_rngs = list(dropout_rngs)
         self.data_info = data_info
         self.epoch, self.history = 0, []
@@ -231,7 +242,7 @@ class Trainer:
         else:                                    # finish the epoch an interruption cut short
             order, first, (total_loss, correct, seen) = self.partial
             self.partial = None
-        steps = range(first * self.batch_size, len(order), self.batch_size)
+        steps = range(first * self.batch_size, self.epoch_end(len(order)), self.batch_size)
         bar = tqdm(steps, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False, mininterval=0.5,
                    disable=None if self.progress else True)         # None: no bar when not a terminal
         start, seen_before = time.perf_counter(), seen
@@ -254,6 +265,14 @@ class Trainer:
         seconds = max(time.perf_counter() - start, 1e-9)
         return dict(train_loss=total_loss / seen, train_top1=correct / seen, images_per_s=(seen - seen_before) / seconds,
                     train_seconds=seconds)
+
+    def epoch_end(self, n):
+        """Where an epoch of n images stops: n, or before a last batch that would give a rank one image of it
+        when the model holds BatchNorm."""
+        last = n % self.batch_size
+        if self.drop_single and last and n > last and min(self.ranks.shares(last)) < 2:
+            return n - last
+        return n
 
     def _on_signal(self, signum, frame):
         if self._signal is not None:             # a second signal: stop now, without saving
@@ -296,8 +315,8 @@ class Trainer:
                     f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f}  "
                     f"{top5}lr {lr:g}  {record['images_per_s']:.0f} img/s{communication}")
             self.save(os.path.join(self.out_dir, "last.npz"))
-            if improved:
-                self.save(os.path.join(self.out_dir, "best.npz"))
+            if improved:                         # the weights to use; only last.npz keeps momentum to resume
+                self.save(os.path.join(self.out_dir, "best.npz"), momentum=False)
             if self.writes:
                 with checkpoint.atomic_open(os.path.join(self.out_dir, "history.json"), "w") as f:
                     json.dump(self.history, f, indent=1)
@@ -329,8 +348,9 @@ class Trainer:
                 f"({record['bytes_per_step'] / 1e6:.2f} MB per step)")
 
     # -- checkpoints ------------------------------------------------------------------------------------------
-    def save(self, path):
-        """Write a checkpoint of the run (rank 0 alone: the other ranks hold the same model)."""
+    def save(self, path, momentum=True):
+        """Write a checkpoint of the run (rank 0 alone: the other ranks hold the same model); momentum=False
+        leaves out SGD's velocities (as large as the weights), which only resuming needs."""
         if not self.writes:
             return
         meta = dict(config=self.config, classes=self.train.classes, data=self.data_info, epoch=self.epoch,
@@ -340,12 +360,15 @@ class Trainer:
         arrays = self.preprocess.state()
         if self.partial is not None:
             order, step, (total_loss, correct, seen) = self.partial
-            meta["partial"] = dict(step=step, total_loss=total_loss, correct=correct, seen=seen)
+            meta["partial"] = dict(step=step, batch_size=self.batch_size, total_loss=total_loss, correct=correct,
+                                   seen=seen)
             arrays["order"] = order
-        checkpoint.save(path, self.model, meta, self.optimizer, arrays=arrays)
+        checkpoint.save(path, self.model, meta, self.optimizer if momentum else None, arrays=arrays)
 
     def resume(self, path):
-        """Continue from a checkpoint written by save(): weights, momentum, schedule, history and RNG streams.
+        """Continue from a checkpoint written by save(): weights, momentum, schedule (the learning rate and the
+        plateau's count), history, RNG streams and the pixel preparation (scale, mean image, colour PCA: the
+        run's own, not one fitted again to the data given now).
 
         A checkpoint of another model, other data or other classes is refused (CheckpointError)."""
         def read():                              # rank 0 reads, every rank gets it: --out need not be shared
@@ -356,6 +379,7 @@ class Trainer:
 
         entries, meta = self.ranks.from_root(read)
         checkpoint.restore(path, self.model, entries, self.optimizer)
+        self.preprocess.load({key: entries[f"array/{key}"] for key in self.preprocess.state()})
         self.epoch, self.history, self.optimizer.lr = meta["epoch"], meta["history"], meta["lr"]
         self.plateau.load(meta["plateau"])
         self.rng.bit_generator.state = meta["rng"]
@@ -372,7 +396,7 @@ class Trainer:
         partial = meta.get("partial")
         if not partial or not partial["step"]:
             return
-        cut_with = partial["seen"] // partial["step"]      # every batch before the cut was whole
+        cut_with = partial.get("batch_size") or partial["seen"] // partial["step"]   # older checkpoints: whole batches
         if cut_with != self.batch_size:
             raise checkpoint.CheckpointError(
                 f"{path}: epoch {meta['epoch'] + 1} was interrupted after step {partial['step']} with --batch-size "

@@ -68,6 +68,10 @@ class Preprocess:
         return dict(scale=np.float64(self.scale), mean_image=self.mean_image, pca_vectors=self.pca_vectors,
                     pca_values=self.pca_values)
 
+    def load(self, state):
+        """Take back, in place, what state() gave (a resumed run prepares its pixels as it began, bit for bit)."""
+        self.__init__(**state)
+
 
 def random_crop_flip(x, size, rng):
     """x: (N, C, S, S) -> (N, C, size, size): a random window per image, mirrored left-right with p = 1/2."""
