@@ -11,3 +11,12 @@ common = dict(deadline=None, print_blob=True, max_examples=int(os.environ.get("T
 settings.register_profile("tinycnn", derandomize=False, **common)
 settings.register_profile("ci", derandomize=True, database=None, **common)
 settings.load_profile("ci" if "CI" in os.environ else "tinycnn")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say it when tests that compare with PyTorch were skipped: their oracle is missing, not their proof."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if "torch" in str(report.longrepr).lower()]
+    if skipped:
+        terminalreporter.write_line(f"PyTorch oracle: {len(skipped)} comparison(s) with PyTorch skipped, torch is not "
+                                    f"installed (python -m pip install '.[torch]' runs them)", yellow=True, bold=True)
