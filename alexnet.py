@@ -363,9 +363,27 @@ def command_evaluate(args):
         print(f"wrote {picture}")
 
 
+CSV_HEADER = "path,class_1,probability_1"       # how every CSV that predict writes begins
+
+
+def check_csv(args):
+    """predict --csv, before anything is read: a new file, or a CSV predict wrote (it is replaced); never a file
+    the command reads, nor any other file (`--csv holiday.jpg beach.jpg` took a photo for the CSV's name)."""
+    checkpoint.check_writable_file(args.csv, "--csv")
+    for flag, path in [("--checkpoint", args.checkpoint)] + [("an image PATH", path) for path in args.images]:
+        if os.path.realpath(path) == os.path.realpath(args.csv):
+            raise ValueError(f"--csv {args.csv}: is also {flag} of this command; expected a new file name for the "
+                             f"CSV")
+    if os.path.isfile(args.csv):
+        with open(args.csv, "rb") as f:
+            if not f.read(len(CSV_HEADER)) == CSV_HEADER.encode():
+                raise ValueError(f"--csv {args.csv}: already exists and is not a CSV that predict wrote; expected "
+                                 f"a new file name (or a CSV of predict's, which is replaced)")
+
+
 def command_predict(args):
     if args.csv:
-        checkpoint.check_writable_file(args.csv, "--csv")
+        check_csv(args)
     model, meta = load_checkpoint(args.checkpoint)
     size, classes = meta["config"]["input_size"], meta["classes"]
     files, failed = [], []
@@ -395,7 +413,7 @@ def command_predict(args):
             rows.append([path] + [value for i in best for value in (classes[i], f"{probs[i]:.6f}")])
     if args.csv:
         with checkpoint.atomic_open(args.csv, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["path"] + [f"{key}_{k}" for k in range(1, top + 1) for key in ("class", "probability")])
             writer.writerows(rows)
         print(f"wrote {args.csv}")

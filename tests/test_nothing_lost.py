@@ -1,0 +1,49 @@
+"""Issue 22: nothing of the user's is lost, and every odd dataset either trains or is refused in one line. Real
+files made here, `alexnet.main(argv)` in this process (test_cli's helpers), and every refusal checked for its
+exit code, its one line naming the flag or file, and the files left byte for byte as they were."""
+import csv
+import os
+import shutil
+
+import pytest
+
+import alexnet
+from test_cli import TINY, cli, photo_run, refused, save_shapes, shapes_run, snapshot   # noqa: F401 (fixtures)
+from tinycnn import checkpoint
+
+# -- files a command must never destroy ------------------------------------------------------------------------
+
+
+def test_predict_csv_never_writes_over_a_photo_a_checkpoint_or_an_input(shapes_run, tmp_path):
+    save_shapes(tmp_path, ["x"], 2)
+    holiday, beach, best = tmp_path / "x" / "0.png", tmp_path / "x" / "1.png", shapes_run / "best.npz"
+    trained = tmp_path / "long" / "best.npz"
+    trained.parent.mkdir()
+    shutil.copy(best, trained)
+    before = {path: path.read_bytes() for path in (holiday, beach, best, trained)}
+    for csv_name, paths, message in [
+        (holiday, [beach], f"--csv {holiday}: already exists and is not a CSV that predict wrote"),  # --csv a switch
+        (trained, [beach], f"--csv {trained}: already exists and is not a CSV that predict wrote"),
+        (beach, [beach], f"--csv {beach}: is also an image PATH of this command"),
+        (best, [beach], f"--csv {best}: is also --checkpoint of this command"),
+    ]:
+        code, out, err = cli("predict", "--checkpoint", best, "--csv", csv_name, *paths)
+        refused(code, err, message)
+        assert out == ""                                 # refused before anything was predicted
+    assert {path: path.read_bytes() for path in before} == before
+    table = tmp_path / "table.csv"
+    for _ in range(2):                                   # a CSV of predict's own is replaced
+        code, _, err = cli("predict", "--checkpoint", best, "--csv", table, beach, "--top", "1")
+        assert code == 0, err
+    assert b"\r" not in table.read_bytes() and table.read_text().count("\n") == 2     # LF line endings
+
+
+def test_predict_writes_a_csv_whose_name_is_as_long_as_the_file_system_allows(shapes_run, tmp_path):
+    """A 250-byte name is legal; the temporary file beside it must be too ([Errno 36] after predicting)."""
+    save_shapes(tmp_path, ["x"], 1)
+    table = tmp_path / ("t" * 246 + ".csv")
+    code, out, err = cli("predict", "--checkpoint", shapes_run / "best.npz", tmp_path / "x", "--csv", table)
+    assert code == 0, err
+    with open(table, newline="") as f:
+        assert len(list(csv.reader(f))) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted(["x", table.name])          # no temporary file left
