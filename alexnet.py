@@ -101,7 +101,7 @@ PICTURES = ("curves.png", "conv1_filters.png", "last_confusion.png", "best_confu
 
 def check_out(args):
     """train --out, before anything is loaded: a folder we can write in, holding no run unless told what to do."""
-    checkpoint.check_writable_folder(args.out, "--out")
+    checkpoint.check_writable_folder(args.out, "--out", RUN_FILES + PICTURES)
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: expected one of them (continue the run in --out, or replace it)")
     held = [name for name in RUN_FILES if os.path.exists(os.path.join(args.out, name))]
@@ -246,7 +246,7 @@ def command_towers(args):
 
 
 def command_pretrain(args):
-    checkpoint.check_writable_folder(args.out, "--out")
+    checkpoint.check_writable_folder(args.out, "--out", ["pretrained.npz"])
     path = os.path.join(args.out, "pretrained.npz")
     if os.path.exists(path) and not args.overwrite:
         raise ValueError(f"--out {args.out}: already holds pretrained.npz; pre-train into another --out (or "
@@ -273,10 +273,19 @@ def command_pretrain(args):
 
 def command_import_weights(args):
     checkpoint.check_writable_file(args.out, "--out")
+    for flag, path in (("FILE", args.file), ("--classes", args.classes)):
+        if path and os.path.realpath(path) == os.path.realpath(args.out):
+            raise ValueError(f"--out {args.out}: is also {flag} of this command; expected a new file name")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise ValueError(f"--out {args.out}: already exists; write another --out (or --overwrite to replace it)")
     class_names = None
     if args.classes:
-        with open(args.classes, encoding="utf-8") as f:
-            class_names = [line.strip() for line in f if line.strip()]
+        try:
+            with open(args.classes, encoding="utf-8") as f:
+                class_names = [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"--classes {args.classes}: cannot be read ({getattr(error, 'strerror', None) or error});"
+                             f" expected a text file with one class name per line") from None
     model, meta, preprocess = import_weights(args.file, args.variant, class_names, args.input_size)
     checkpoint.save(args.out, model, meta, arrays=preprocess.state())
     print(f"wrote {args.out}: {meta['config']['variant']} AlexNet, {meta['config']['num_classes']} classes, "
@@ -513,6 +522,7 @@ def parser():
     import_.add_argument("--input-size", type=positive_int, default=None)
     import_.add_argument("--classes", help="a text file with one class name per line")
     import_.add_argument("--out", required=True, help="the checkpoint to write (.npz)")
+    import_.add_argument("--overwrite", action="store_true", help="replace the checkpoint at --out")
 
     evaluate_ = commands.add_parser("evaluate", help="top-1/top-5, per-class accuracy and a confusion matrix")
     evaluate_.add_argument("--checkpoint", required=True)

@@ -47,3 +47,34 @@ def test_predict_writes_a_csv_whose_name_is_as_long_as_the_file_system_allows(sh
     with open(table, newline="") as f:
         assert len(list(csv.reader(f))) == 2
     assert sorted(os.listdir(tmp_path)) == sorted(["x", table.name])          # no temporary file left
+
+
+def test_import_weights_never_writes_over_a_checkpoint_unless_told(shapes_run, tmp_path):
+    from test_finetune import torchvision_state
+    import numpy as np
+    np.savez(tmp_path / "tv.npz", **torchvision_state(num_classes=3))
+    trained = tmp_path / "best.npz"
+    shutil.copy(shapes_run / "best.npz", trained)
+    before = trained.read_bytes()
+    refused(*cli("import-weights", tmp_path / "tv.npz", "--out", trained)[::2],
+            f"--out {trained}: already exists; write another --out (or --overwrite to replace it)")
+    refused(*cli("import-weights", tmp_path / "tv.npz", "--out", tmp_path / "tv.npz", "--overwrite")[::2],
+            f"--out {tmp_path}/tv.npz: is also FILE of this command")
+    refused(*cli("import-weights", tmp_path / "tv.npz", "--classes", "/nope.txt", "--out", tmp_path / "new.npz")[::2],
+            "--classes /nope.txt: cannot be read (No such file or directory); expected a text file with one class")
+    assert trained.read_bytes() == before
+    code, out, err = cli("import-weights", tmp_path / "tv.npz", "--out", trained, "--overwrite")
+    assert code == 0 and out.startswith(f"wrote {trained}: torchvision AlexNet, 3 classes"), err
+
+
+@pytest.mark.parametrize("command", ["train", "pretrain"])
+def test_an_out_with_a_name_too_long_for_the_file_system_is_refused_before_any_data_is_loaded(command, tmp_path):
+    """A 300-byte --out passed the check and failed after an epoch with [Errno 36], naming no flag."""
+    out = tmp_path / ("r" * 300)
+    refused(*cli(command, "--data", "/no/such/folder", "--out", out)[::2],
+            f"--out {out}: has a name of 300 bytes (rrrrrrrrrrrrrrrr...); expected at most 255")
+    deep = tmp_path.joinpath(*["d" * 250] * 17)          # each name legal, the whole over PATH_MAX (4096)
+    refused(*cli(command, "--data", "/no/such/folder", "--out", deep)[::2], f"--out {deep}: is ",
+            "bytes long in all; expected well under 4096")
+    refused(*cli("import-weights", "/no/such.npz", "--out", out / "w.npz")[::2],
+            f"--out {out}/w.npz: cannot be written, its folder {out} has a name of 300 bytes")
