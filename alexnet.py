@@ -97,6 +97,29 @@ def command_summary(args):
 
 RUN_FILES = ("last.npz", "best.npz", "history.json")       # a folder holding any of these holds a run
 PICTURES = ("curves.png", "conv1_filters.png", "last_confusion.png", "best_confusion.png")
+OLD_RUN = ".old-run"          # where --overwrite keeps the old run until the new one has written a checkpoint
+
+
+class OldRun:
+    """train --overwrite: the old run's files wait in --out/.old-run until the new run has written its first
+    checkpoint, and are deleted then; a new run that stops before that gets them back, byte for byte."""
+
+    def __init__(self, out):
+        self.out, self.aside = out, os.path.join(out, OLD_RUN)
+        self.names = [name for name in RUN_FILES + PICTURES if os.path.exists(os.path.join(out, name))]
+        os.makedirs(self.aside)
+        for name in self.names:
+            os.replace(os.path.join(out, name), os.path.join(self.aside, name))
+
+    def settle(self):
+        """Once the new run stops or has a checkpoint: delete the old files if it has one, else put them back."""
+        if not os.path.isdir(self.aside):
+            return
+        replaced = os.path.exists(os.path.join(self.out, "last.npz"))
+        for name in self.names:
+            old = os.path.join(self.aside, name)
+            os.remove(old) if replaced else os.replace(old, os.path.join(self.out, name))
+        os.rmdir(self.aside)
 
 
 def check_out(args):
@@ -104,6 +127,10 @@ def check_out(args):
     checkpoint.check_writable_folder(args.out, "--out", RUN_FILES + PICTURES)
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: expected one of them (continue the run in --out, or replace it)")
+    if os.path.isdir(os.path.join(args.out, OLD_RUN)):
+        raise ValueError(f"--out {args.out}: holds {OLD_RUN}, a run that --overwrite set aside for a new run that "
+                         f"was stopped before its first checkpoint; move its files back into {args.out} (or delete "
+                         f"it), then start again")
     held = [name for name in RUN_FILES if os.path.exists(os.path.join(args.out, name))]
     if held and not (args.resume or args.overwrite):
         raise ValueError(f"--out {args.out}: already holds a run ({', '.join(held)}); continue it with --resume, or "
@@ -181,10 +208,7 @@ def command_train(args):
         steps = -(-len(train) // args.batch_size)
         say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.partial[1]} of {steps}"
                                   if trainer.partial else f"after epoch {trainer.epoch}"))
-    if args.overwrite and ranks.rank == 0:       # the old run's files go only now that the new run can start
-        for name in RUN_FILES + PICTURES:
-            if os.path.exists(os.path.join(args.out, name)):
-                os.remove(os.path.join(args.out, name))
+    old_run = OldRun(args.out) if args.overwrite and ranks.rank == 0 else None    # now that the new run can start
     where = "" if ranks.size == 1 else (f"; {ranks.size} ranks share each batch of {args.batch_size}: "
                                         f"{' + '.join(map(str, ranks.shares(args.batch_size)))} images")
     say(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
@@ -193,9 +217,15 @@ def command_train(args):
     pictures = []
 
     def draw(trainer):                           # after every epoch, so a stopped run has its pictures too
+        if old_run:                              # the epoch's checkpoint is written: the old run can go
+            old_run.settle()
         pictures[:] = save_run_pictures(trainer.history, model["conv1"].weight.data, args.out)
 
-    trainer.fit(args.epochs, after_epoch=draw)
+    try:
+        trainer.fit(args.epochs, after_epoch=draw)
+    finally:
+        if old_run:
+            old_run.settle()
     if ranks.rank != 0:                          # rank 0 holds the files (and the same model)
         return
     best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))

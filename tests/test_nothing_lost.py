@@ -78,3 +78,33 @@ def test_an_out_with_a_name_too_long_for_the_file_system_is_refused_before_any_d
             "bytes long in all; expected well under 4096")
     refused(*cli("import-weights", "/no/such.npz", "--out", out / "w.npz")[::2],
             f"--out {out}/w.npz: cannot be written, its folder {out} has a name of 300 bytes")
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_written_a_checkpoint(shapes_run, tmp_path, monkeypatch):
+    """A new run that failed in its first epoch left the folder empty: now the old run is back, byte for byte."""
+    from tinycnn.train import Trainer, TrainingDiverged
+    run = tmp_path / "run"
+    shutil.copytree(shapes_run, run)
+    (run / "best_confusion.png").write_bytes(b"the old run's picture")
+    before = snapshot(run)
+    epochs = []
+    real_epoch = Trainer.train_epoch
+
+    def fail_in_epoch(n):
+        def train_epoch(self):
+            epochs.append(self.epoch + 1)
+            if self.epoch + 1 == n:
+                raise TrainingDiverged(f"the loss became nan at epoch {n}, step 1")
+            return real_epoch(self)
+        return train_epoch
+
+    monkeypatch.setattr(Trainer, "train_epoch", fail_in_epoch(1))
+    refused(*cli("train", *TINY, "--seed", "1", "--out", run, "--overwrite")[::2], "the loss became nan at epoch 1")
+    assert snapshot(run) == before and epochs == [1]
+    monkeypatch.setattr(Trainer, "train_epoch", fail_in_epoch(2))      # it fails after its first checkpoint
+    refused(*cli("train", *TINY, "--epochs", "2", "--seed", "1", "--out", run, "--overwrite")[::2], "epoch 2")
+    assert sorted(snapshot(run)) == ["best.npz", "conv1_filters.png", "curves.png", "history.json", "last.npz"]
+    assert checkpoint.read(str(run / "last.npz"), meta_only=True)[1]["data"]["seed"] == 1    # the new run's
+    (run / alexnet.OLD_RUN).mkdir()                      # set aside by a run that was killed (SIGKILL)
+    refused(*cli("train", *TINY, "--out", run, "--overwrite")[::2], f"--out {run}: holds .old-run, a run that "
+            f"--overwrite set aside")
