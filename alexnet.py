@@ -131,10 +131,35 @@ def check_out(args):
         raise ValueError(f"--out {args.out}: holds {OLD_RUN}, a run that --overwrite set aside for a new run that "
                          f"was stopped before its first checkpoint; move its files back into {args.out} (or delete "
                          f"it), then start again")
+    check_outside_data(args)
     held = [name for name in RUN_FILES if os.path.exists(os.path.join(args.out, name))]
     if held and not (args.resume or args.overwrite):
         raise ValueError(f"--out {args.out}: already holds a run ({', '.join(held)}); continue it with --resume, or "
                          f"start again with another --out (or --overwrite to replace it)")
+
+
+def check_outside_data(args):
+    """--out inside a --data folder: the run's pictures would become a class of the next run that reads it."""
+    if args.data and os.path.isdir(args.data):
+        data_folder, out = os.path.realpath(args.data), os.path.realpath(args.out)
+        if os.path.commonpath([data_folder, out]) == data_folder:
+            raise ValueError(f"--out {args.out}: is inside --data {args.data}, where the run's pictures would "
+                             f"become images to train on; expected an --out outside it")
+
+
+def folder_counts(path, train, val):
+    """For a --data folder of class folders: "PATH: N images in K class folders (...): a 4, b 5, ..." """
+    counts = np.bincount(np.concatenate([train.labels, val.labels]), minlength=len(train.classes))
+    listed = ", ".join(f"{name} {n}" for name, n in zip(train.classes[:8], counts))
+    return (f"{path}: {counts.sum()} images in {len(counts)} class folders, each with its sub-folders: {listed}"
+            + (", ..." if len(counts) > 8 else ""))
+
+
+def check_validation(args, val):
+    """A split that holds nothing out (one image per class) would train an epoch, then fail to score it."""
+    if len(val) == 0:
+        raise ValueError(f"--data {args.data}: leaves no image for validation (a fifth of each class is held out, "
+                         f"none of a class of one image); expected at least two images in some class")
 
 
 def train_config(args, init):
@@ -193,6 +218,9 @@ def command_train(args):
         train, val = load_run_data(data_info, stored_size(size))
         if train.skipped:
             warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
+        check_validation(args, val)
+        if args.data and os.path.isdir(args.data) and not data.is_cifar(args.data):
+            say(folder_counts(args.data, train, val))
         config = dict(config, num_classes=len(train.classes))
         model_rng = np.random.default_rng([args.seed, 1])
         model = build(config, rng=model_rng)
@@ -277,6 +305,7 @@ def command_towers(args):
 
 def command_pretrain(args):
     checkpoint.check_writable_folder(args.out, "--out", ["pretrained.npz"])
+    check_outside_data(args)
     path = os.path.join(args.out, "pretrained.npz")
     if os.path.exists(path) and not args.overwrite:
         raise ValueError(f"--out {args.out}: already holds pretrained.npz; pre-train into another --out (or "
@@ -376,7 +405,7 @@ def command_evaluate(args):
     if args.data is None:                        # the run's own validation set
         _, images = load_run_data(meta["data"], stored_size(size))
     else:
-        train, val = data.load(args.data, stored_size(size), val_fraction=0.0)
+        train, val = data.load(args.data, stored_size(size), val_fraction=0.0, min_classes=1)   # some classes
         images = by_name(train if len(val) == 0 else val, classes, args.data)   # a CIFAR folder: its test batch
         if len(val) == 0 and trained_on(meta, args.data):
             warnings.warn(f"{args.data}: is the data {args.checkpoint} was trained on, so these images include the "
@@ -456,6 +485,9 @@ def command_predict(args):
             writer.writerow(["path"] + [f"{key}_{k}" for k in range(1, top + 1) for key in ("class", "probability")])
             writer.writerows(rows)
         print(f"wrote {args.csv}")
+    if any(os.path.isdir(path) for path in args.images):
+        print(f"{len(rows)} images predicted (a folder is searched with its sub-folders, as train reads a class "
+              f"folder)")
     if failed:
         raise ValueError(f"{len(failed)} of {len(rows) + len(failed)} paths could not be read (named above)"
                          + ("; the others were predicted" if rows else ""))

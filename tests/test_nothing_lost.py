@@ -108,3 +108,42 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_written_a_checkpoint(
     (run / alexnet.OLD_RUN).mkdir()                      # set aside by a run that was killed (SIGKILL)
     refused(*cli("train", *TINY, "--out", run, "--overwrite")[::2], f"--out {run}: holds .old-run, a run that "
             f"--overwrite set aside")
+
+
+def test_an_out_inside_data_is_refused(tmp_path):
+    save_shapes(tmp_path / "photos", ["a", "b"], 2)
+    for command in ("train", "pretrain"):
+        refused(*cli(command, "--data", tmp_path / "photos", "--out", tmp_path / "photos" / "run")[::2],
+                f"--out {tmp_path}/photos/run: is inside --data {tmp_path}/photos, where the run's pictures would "
+                f"become images to train on; expected an --out outside it")
+    assert not (tmp_path / "photos" / "run").exists()
+
+
+# -- datasets that crash or mislead -----------------------------------------------------------------------------
+
+def test_one_image_per_class_is_refused_before_training_for_want_of_validation_images(tmp_path):
+    save_shapes(tmp_path / "photos", ["a", "b", "c"], 1)
+    code, out, err = cli("train", "--data", tmp_path / "photos", *TINY, "--out", tmp_path / "run")
+    refused(code, err, f"--data {tmp_path}/photos: leaves no image for validation", "expected at least two images")
+    assert "epoch" not in out and not (tmp_path / "run").exists()
+
+
+def test_train_and_predict_read_a_class_folder_with_its_sub_folders_and_say_so(shapes_run, tmp_path):
+    save_shapes(tmp_path / "photos", ["apple", "banana", "banana/more/deeper"], 2)
+    code, out, err = cli("train", "--data", tmp_path / "photos", *TINY, "--out", tmp_path / "run")
+    assert code == 0, err
+    assert out.splitlines()[0] == (f"{tmp_path}/photos: 6 images in 2 class folders, each with its sub-folders: "
+                                   f"apple 2, banana 4")
+    assert "on 4 images of 2 classes" in out.splitlines()[1]
+    code, out, err = cli("predict", "--checkpoint", tmp_path / "run" / "best.npz", tmp_path / "photos" / "banana")
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("4 images predicted (a folder is searched with its sub-folders")
+
+
+def test_evaluate_takes_a_folder_of_one_of_the_checkpoints_classes(photo_run, tmp_path):
+    """README: a folder may hold some of the checkpoint's classes; one of them was refused."""
+    photos, run, _ = photo_run
+    shutil.copytree(photos / "c", tmp_path / "only-c" / "c")
+    code, out, err = cli("evaluate", "--checkpoint", run / "last.npz", "--data", tmp_path / "only-c")
+    assert code == 0, err
+    assert out.startswith("4 images: loss ") and "evaluated on 1 of the checkpoint's 3 classes" in out
