@@ -71,26 +71,51 @@ def architecture(args, variant):
                 input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
 
 
-def number(kind, minimum=None):
-    """An argparse type: a finite int or float, > minimum when given (nan and inf are refused)."""
+def number(kind, minimum=None, at_least=None):
+    """An argparse type: a finite int or float, > minimum and >= at_least when given (nan and inf are refused)."""
     what = "a whole number" if kind is int else "a finite number"
+    bound = "" if minimum is None else f" > {minimum}"
+    bound += "" if at_least is None else f" >= {at_least}"
 
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or (minimum is not None and value <= minimum):
-            raise argparse.ArgumentTypeError(f"expected {what}{'' if minimum is None else f' > {minimum}'}, "
-                                             f"got {text}")
+        if (not math.isfinite(value) or (minimum is not None and value <= minimum)
+                or (at_least is not None and value < at_least)):
+            raise argparse.ArgumentTypeError(f"expected {what}{bound}, got {text}")
         return value
     return parse
+
+
+def smallest_input_size(variant):
+    """The smallest image side the variant's convolutions and poolings take: their shape arithmetic on ever larger
+    sides, up to the flatten before fc6 (which is sized for the side)."""
+    children = list(alexnet(2, variant, rng=0).children())
+    maps = [layer for name, layer in children[:[name for name, _ in children].index("flatten")]]
+    for side in range(1, INPUT_SIZE[variant] + 1):
+        shape = (3, side, side)
+        try:
+            for layer in maps:
+                shape = layer.output_shape(shape)
+            return side
+        except ValueError:                       # a window larger than the maps left at some layer
+            continue
+
+
+def check_input_size(variant, size):
+    """--input-size, before anything is built or loaded: a side the variant's layers can take."""
+    if size < INPUT_SIZE[variant] and size < smallest_input_size(variant):
+        raise ValueError(f"--input-size {size}: too small for the {variant} variant, whose layers take images of at "
+                         f"least {smallest_input_size(variant)} pixels a side (its own size is {INPUT_SIZE[variant]})")
 
 
 # -- commands -----------------------------------------------------------------------------------------------
 
 def command_summary(args):
     size = args.input_size or INPUT_SIZE[args.variant]
+    check_input_size(args.variant, size)
     classes = args.classes or (len(data.SHAPE_CLASSES) if args.variant == "mini" else 1000)   # as train's default
     alexnet(classes, args.variant, args.groups, rng=0, input_size=size).summary((3, size, size))
 
@@ -139,8 +164,9 @@ def check_out(args):
 
 
 def check_outside_data(args):
-    """--out inside a --data folder: the run's pictures would become a class of the next run that reads it."""
-    if args.data and os.path.isdir(args.data):
+    """--out inside a --data folder of class folders: the run's pictures would become a class of the next run that
+    reads it."""
+    if args.data and os.path.isdir(args.data) and not data.is_cifar(args.data):
         data_folder, out = os.path.realpath(args.data), os.path.realpath(args.out)
         if os.path.commonpath([data_folder, out]) == data_folder:
             raise ValueError(f"--out {args.out}: is inside --data {args.data}, where the run's pictures would "
@@ -191,6 +217,13 @@ def fine_tune_from(init, model, preprocess, args, classes, say=print):
     preprocess.scale, preprocess.mean_image = float(entries["array/scale"]), entries["array/mean_image"]
 
 
+def check_what_learns(config, args):
+    """--freeze, --lr-mult and --decay-mult against the model's names, before any data is loaded (on a model for two
+    classes: the names do not depend on their number)."""
+    if args.freeze or args.lr_mult or args.decay_mult:
+        set_what_learns(build(dict(config, num_classes=2), rng=0), args)
+
+
 def set_what_learns(model, args):
     """--freeze, --lr-mult and --decay-mult; refuses a model left with nothing to train."""
     finetune.freeze(model, [name for name in args.freeze.split(",") if name])
@@ -212,6 +245,8 @@ def command_train(args):
         init = start_from(args) if args.init else None
         config = train_config(args, init)
         size = config["input_size"]
+        check_input_size(config["variant"], size)
+        check_what_learns(config, args)
         data_info = data_flags(args, args.per_class)
         if args.resume and ranks.rank == 0:      # another model or other data fails before any data is loaded
             check_resumable(last, config, data_info)
@@ -316,6 +351,7 @@ def command_pretrain(args):
     data_info = data_flags(args, per_class=None)
     config = architecture(args, args.variant)
     variant, size = config["variant"], config["input_size"]
+    check_input_size(variant, size)
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
     config["num_classes"] = len(train.classes)
     rng = np.random.default_rng([args.seed, 3])
@@ -337,6 +373,7 @@ def command_import_weights(args):
             raise ValueError(f"--out {args.out}: is also {flag} of this command; expected a new file name")
     if os.path.exists(args.out) and not args.overwrite:
         raise ValueError(f"--out {args.out}: already exists; write another --out (or --overwrite to replace it)")
+    check_input_size(args.variant, args.input_size or INPUT_SIZE[args.variant])
     class_names = None
     if args.classes:
         try:
@@ -538,7 +575,7 @@ def parser():
                        help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
     train.add_argument("--patience", type=positive_int, default=2,
                        help="epochs without a better validation error before the learning rate drops 10x")
-    train.add_argument("--seed", type=number(int), default=0)
+    train.add_argument("--seed", type=number(int, at_least=0), default=0)
     train.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, history and pictures")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one")
@@ -571,7 +608,7 @@ def parser():
     pretrain.add_argument("--epochs", type=positive_int, default=2, help="epochs per layer")
     pretrain.add_argument("--lr", type=positive_float, default=0.01)
     pretrain.add_argument("--batch-size", type=positive_int, default=32)
-    pretrain.add_argument("--seed", type=number(int), default=0)
+    pretrain.add_argument("--seed", type=number(int, at_least=0), default=0)
     pretrain.add_argument("--train-images", type=positive_int, default=7000)
     pretrain.add_argument("--val-images", type=positive_int, default=1000)
     pretrain.add_argument("--out", default="runs/pretrain", help="folder for pretrained.npz")
@@ -604,7 +641,7 @@ def parser():
     towers.add_argument("--input-size", type=positive_int, default=227)
     towers.add_argument("--batch-size", type=positive_int, default=8)
     towers.add_argument("--classes", type=positive_int, default=1000)
-    towers.add_argument("--seed", type=number(int), default=0)
+    towers.add_argument("--seed", type=number(int, at_least=0), default=0)
 
     bench = commands.add_parser("bench", help="speed and memory against OpenBLAS and PyTorch (benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")

@@ -147,3 +147,42 @@ def test_evaluate_takes_a_folder_of_one_of_the_checkpoints_classes(photo_run, tm
     code, out, err = cli("evaluate", "--checkpoint", run / "last.npz", "--data", tmp_path / "only-c")
     assert code == 0, err
     assert out.startswith("4 images: loss ") and "evaluated on 1 of the checkpoint's 3 classes" in out
+
+
+# -- smaller things a user hit -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--seed", "-1"], "argument --seed: expected a whole number >= 0, got -1"),
+    (["pretrain", "--seed=-1"], "argument --seed: expected a whole number >= 0, got -1"),
+    (["summary", "--variant", "seed-keras", "--input-size", "200"], "--input-size 200: too small for the seed-keras "
+     "variant, whose layers take images of at least 215 pixels a side (its own size is 224)"),
+    (["train", "--variant", "paper", "--input-size", "64", "--data", "/no/such/folder"], "--input-size 64: too small "
+     "for the paper variant, whose layers take images of at least 67 pixels a side (its own size is 227)"),
+    (["train", "--freeze", "relu1", "--data", "/no/such/folder"], "--freeze: layer 'relu1' has no weights to freeze; "
+     "its layers with weights are conv1, conv2"),
+    (["train", "--freeze", "conv1,cnov2", "--data", "/no/such/folder"], "--freeze: the model has no layer 'cnov2'"),
+    (["train", "--lr-mult", "fc9=10", "--data", "/no/such/folder"], "--lr-mult: 'fc9' matches no parameter"),
+])
+def test_bad_flags_are_named_before_any_data_is_loaded(tmp_path, args, message):
+    """/no/such/folder would be the error if the data were loaded first."""
+    refused(*cli(*args, "--out", tmp_path / "run")[::2] if args[0] != "summary" else cli(*args)[::2], message)
+
+
+@pytest.mark.parametrize("content", [b"I12x\n.", b"\x80\x04\x95"])
+def test_a_corrupt_cifar_batches_meta_is_named(tmp_path, content):
+    from test_data import write_cifar
+    write_cifar(tmp_path / "cifar")
+    (tmp_path / "cifar" / "batches.meta").write_bytes(content)
+    refused(*cli("train", "--data", tmp_path / "cifar", "--out", tmp_path / "run")[::2],
+            f"{tmp_path}/cifar/batches.meta: not a readable CIFAR-10 batches.meta")
+
+
+def test_a_checkpoint_without_class_names_is_named(shapes_run, tmp_path):
+    entries, meta = checkpoint.read(str(shapes_run / "best.npz"))
+    del meta["classes"]
+    import json
+    import numpy as np
+    np.savez(tmp_path / "nameless.npz", **entries, meta=np.array(json.dumps(meta)))
+    for command in (["predict", "--checkpoint", tmp_path / "nameless.npz", tmp_path / "x.png"],
+                    ["evaluate", "--checkpoint", tmp_path / "nameless.npz"]):
+        refused(*cli(*command)[::2], f"{tmp_path}/nameless.npz: has no names for its 6 classes (meta 'classes')")

@@ -190,9 +190,13 @@ def load_cifar(path, size):
     classes = [f"class {i}" for i in range(10)]
     meta = os.path.join(path, "batches.meta")
     if os.path.isfile(meta):
-        with open(meta, "rb") as f:
-            names = _CifarUnpickler(f, encoding="bytes").load().get(b"label_names", [])
-        classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names] or classes
+        try:
+            with open(meta, "rb") as f:
+                names = _CifarUnpickler(f, encoding="bytes").load().get(b"label_names", [])
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names] or classes
+        except Exception as error:               # a corrupt pickle raises almost any type
+            raise ValueError(f"{meta}: not a readable CIFAR-10 batches.meta ({type(error).__name__}: {error}); "
+                             f"expected a pickled dict with label_names") from None
     parts = [_read_cifar_batch(os.path.join(path, f)) for f in train_files]
     train = ImageSet(resize_array(np.concatenate([p[0] for p in parts]), size),
                      np.concatenate([p[1] for p in parts]), classes)
