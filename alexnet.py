@@ -547,26 +547,44 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n" if launched_rank() == 0 else None)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help pages: the description and example as written, and each flag's default unless its help gives it."""
+
+    def _get_help_string(self, action):
+        shown = action.default not in (None, False, "", argparse.SUPPRESS) and action.option_strings
+        return action.help + (" (default: %(default)s)" if shown and "default" not in action.help else "")
+
+
 def parser():
     positive_int, positive_float = number(int, minimum=0), number(float, minimum=0)
-    main_parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn")
+    seed = number(int, at_least=0)
+    main_parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn", formatter_class=HelpFormatter)
     commands = main_parser.add_subparsers(dest="command", required=True)
 
-    summary = commands.add_parser("summary", help="print the layer table: windows, output shapes, parameters, MACs")
-    summary.add_argument("--variant", default="paper", choices=VARIANTS)
-    summary.add_argument("--groups", type=int, default=None, choices=(1, 2))
+    def command(name, what, example):
+        return commands.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".",
+                                   epilog=f"example:\n  {example}", formatter_class=HelpFormatter)
+
+    variant_help = "which AlexNet: " + ", ".join(VARIANTS) + " (see ALEXNET.md)"
+    groups_help = "2: the paper's two GPUs (conv2, conv4, conv5 see half the maps); default: the variant's (2 for caffe)"
+    size_help = "crop size in pixels (default: the variant's own: 227, 224, or 32 for mini)"
+
+    summary = command("summary", "print the layer table: windows, output shapes, parameters, MACs",
+                      "python alexnet.py summary --variant paper --groups 2")
+    summary.add_argument("--variant", default="mini", choices=VARIANTS, help=variant_help)
+    summary.add_argument("--groups", type=int, default=None, choices=(1, 2), help=groups_help)
     summary.add_argument("--classes", type=positive_int, default=None,
                          help="default: 6 for mini (the built-in shapes, as train), 1000 otherwise")
-    summary.add_argument("--input-size", type=positive_int, default=None)
+    summary.add_argument("--input-size", type=positive_int, default=None, help=size_help)
 
-    train = commands.add_parser("train", help="train on the built-in shapes or --data (the paper's recipe)")
+    train = command("train", "train on the built-in shapes or --data (the paper's recipe)",
+                    "python alexnet.py train --data photos --epochs 10 --out runs/photos")
     train.add_argument("--data", help="a folder of class folders, a CIFAR-10 batches folder, or an .npz "
                                       "(default: the built-in shapes)")
-    train.add_argument("--variant", default=None, choices=VARIANTS, help="default: mini, or --init's")
-    train.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    train.add_argument("--input-size", type=positive_int, default=None,
-                       help="crop size (default: the variant's own: 227, 224, or 32 for mini)")
-    train.add_argument("--epochs", type=positive_int, default=7)
+    train.add_argument("--variant", default=None, choices=VARIANTS, help=variant_help + "; default: mini, or --init's")
+    train.add_argument("--groups", type=int, default=None, choices=(1, 2), help=groups_help)
+    train.add_argument("--input-size", type=positive_int, default=None, help=size_help)
+    train.add_argument("--epochs", type=positive_int, default=7, help="epochs in all (counting those before --resume)")
     train.add_argument("--batch-size", type=positive_int, default=None,
                        help="default: 32 for mini, the paper's 128 otherwise")
     train.add_argument("--lr", type=positive_float, default=None,
@@ -575,10 +593,11 @@ def parser():
                        help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
     train.add_argument("--patience", type=positive_int, default=2,
                        help="epochs without a better validation error before the learning rate drops 10x")
-    train.add_argument("--seed", type=number(int, at_least=0), default=0)
+    train.add_argument("--seed", type=seed, default=0, help="draws the weights, the split and the augmentation")
     train.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, history and pictures")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
-    train.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one (the old "
+                       "one is kept until the new one has written its first checkpoint)")
     train.add_argument("--ten-crop", action="store_true", help="evaluate the best model with 10 crops at the end")
     train.add_argument("--no-pca", action="store_true", help="turn PCA colour augmentation off")
     train.add_argument("--train-images", type=positive_int, default=7000,
@@ -597,53 +616,62 @@ def parser():
     train.add_argument("--decay-mult", default="", metavar="SPEC",
                        help="weight-decay multipliers, e.g. '*.bias=0'")
 
-    pretrain = commands.add_parser("pretrain", help="layer-wise auto-encoder pre-training on unlabeled images")
+    pretrain = command("pretrain", "layer-wise auto-encoder pre-training on unlabeled images",
+                       "python alexnet.py pretrain --data photos --layers conv1,conv2 --out runs/pre")
     pretrain.add_argument("--data", help="images as for train (labels are ignored); default: the built-in shapes")
-    pretrain.add_argument("--variant", default="mini", choices=VARIANTS)
-    pretrain.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    pretrain.add_argument("--input-size", type=positive_int, default=None)
-    pretrain.add_argument("--positive-bias", type=number(float), default=1.0)
+    pretrain.add_argument("--variant", default="mini", choices=VARIANTS, help=variant_help)
+    pretrain.add_argument("--groups", type=int, default=None, choices=(1, 2), help=groups_help)
+    pretrain.add_argument("--input-size", type=positive_int, default=None, help=size_help)
+    pretrain.add_argument("--positive-bias", type=number(float), default=1.0,
+                          help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
     pretrain.add_argument("--layers", type=lambda text: [n for n in text.split(",") if n], default=["conv1", "conv2"],
                           help="conv layers to pre-train, in order (default: conv1,conv2)")
     pretrain.add_argument("--epochs", type=positive_int, default=2, help="epochs per layer")
-    pretrain.add_argument("--lr", type=positive_float, default=0.01)
-    pretrain.add_argument("--batch-size", type=positive_int, default=32)
-    pretrain.add_argument("--seed", type=number(int, at_least=0), default=0)
-    pretrain.add_argument("--train-images", type=positive_int, default=7000)
-    pretrain.add_argument("--val-images", type=positive_int, default=1000)
+    pretrain.add_argument("--lr", type=positive_float, default=0.01, help="learning rate")
+    pretrain.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
+    pretrain.add_argument("--seed", type=seed, default=0, help="draws the weights and the order of the images")
+    pretrain.add_argument("--train-images", type=positive_int, default=7000, help="built-in data: images")
+    pretrain.add_argument("--val-images", type=positive_int, default=1000,
+                          help="built-in data: images held out (as train holds them out)")
     pretrain.add_argument("--out", default="runs/pretrain", help="folder for pretrained.npz")
     pretrain.add_argument("--overwrite", action="store_true", help="replace pretrained.npz in --out")
 
-    import_ = commands.add_parser("import-weights", help="turn a state_dict (.pth or .npz) into a checkpoint")
+    import_ = command("import-weights", "turn a state_dict (.pth or .npz) into a checkpoint",
+                      "python alexnet.py import-weights alexnet-owt.pth --classes names.txt --out imagenet.npz")
     import_.add_argument("file", help="torchvision AlexNet state_dict (.pth needs torch; or an .npz with the same "
                                       "keys), or an .npz with tinycnn's names (conv1.weight, ...)")
-    import_.add_argument("--variant", default="torchvision", choices=VARIANTS)
-    import_.add_argument("--input-size", type=positive_int, default=None)
-    import_.add_argument("--classes", help="a text file with one class name per line")
+    import_.add_argument("--variant", default="torchvision", choices=VARIANTS, help=variant_help)
+    import_.add_argument("--input-size", type=positive_int, default=None, help=size_help)
+    import_.add_argument("--classes", help="a text file with one class name per line (default: 0, 1, ...)")
     import_.add_argument("--out", required=True, help="the checkpoint to write (.npz)")
     import_.add_argument("--overwrite", action="store_true", help="replace the checkpoint at --out")
 
-    evaluate_ = commands.add_parser("evaluate", help="top-1/top-5, per-class accuracy and a confusion matrix")
-    evaluate_.add_argument("--checkpoint", required=True)
+    evaluate_ = command("evaluate", "top-1/top-5, per-class accuracy and a confusion matrix",
+                        "python alexnet.py evaluate --checkpoint runs/alexnet/best.npz --data test-photos")
+    evaluate_.add_argument("--checkpoint", required=True, help="a checkpoint of train, pretrain or import-weights")
     evaluate_.add_argument("--data", help="images to evaluate on, matched to the checkpoint's classes by name "
                                           "(default: the run's validation set)")
-    evaluate_.add_argument("--ten-crop", action="store_true")
+    evaluate_.add_argument("--ten-crop", action="store_true", help="average 10 crops of each image (the paper's)")
 
-    predict = commands.add_parser("predict", help="the most likely classes of images")
-    predict.add_argument("--checkpoint", required=True)
-    predict.add_argument("images", nargs="+", metavar="PATH", help="image files, or folders searched for them")
-    predict.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes to show (default: 5)")
-    predict.add_argument("--csv", metavar="FILE", help="also write the results to this CSV file")
-    predict.add_argument("--ten-crop", action="store_true")
+    predict = command("predict", "the most likely classes of images",
+                      "python alexnet.py predict --checkpoint runs/alexnet/best.npz holiday.jpg photos --csv top.csv")
+    predict.add_argument("--checkpoint", required=True, help="a checkpoint of train, pretrain or import-weights")
+    predict.add_argument("images", nargs="+", metavar="PATH", help="image files, or folders searched for them "
+                                                                   "with their sub-folders")
+    predict.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes to show")
+    predict.add_argument("--csv", metavar="FILE", help="also write the results to this CSV file (a new file, or a "
+                                                       "CSV predict wrote)")
+    predict.add_argument("--ten-crop", action="store_true", help="average 10 crops of each image (the paper's)")
 
-    towers = commands.add_parser("towers", help="under mpiexec -n 2: the paper's two GPUs as two processes, one "
-                                 "training step, what each computes and sends")
-    towers.add_argument("--input-size", type=positive_int, default=227)
-    towers.add_argument("--batch-size", type=positive_int, default=8)
-    towers.add_argument("--classes", type=positive_int, default=1000)
-    towers.add_argument("--seed", type=number(int, at_least=0), default=0)
+    towers = command("towers", "under mpiexec -n 2: the paper's two GPUs as two processes, one training step, what "
+                     "each computes and sends", "mpiexec -n 2 python alexnet.py towers --batch-size 8")
+    towers.add_argument("--input-size", type=positive_int, default=227, help="image side in pixels")
+    towers.add_argument("--batch-size", type=positive_int, default=8, help="random images in the step")
+    towers.add_argument("--classes", type=positive_int, default=1000, help="outputs of fc8")
+    towers.add_argument("--seed", type=seed, default=0, help="draws the weights and the images")
 
-    bench = commands.add_parser("bench", help="speed and memory against OpenBLAS and PyTorch (benchmarks/)")
+    bench = command("bench", "speed and memory against OpenBLAS and PyTorch (benchmarks/)",
+                    "python alexnet.py bench --quick")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")
     return main_parser
 

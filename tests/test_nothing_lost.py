@@ -186,3 +186,19 @@ def test_a_checkpoint_without_class_names_is_named(shapes_run, tmp_path):
     for command in (["predict", "--checkpoint", tmp_path / "nameless.npz", tmp_path / "x.png"],
                     ["evaluate", "--checkpoint", tmp_path / "nameless.npz"]):
         refused(*cli(*command)[::2], f"{tmp_path}/nameless.npz: has no names for its 6 classes (meta 'classes')")
+
+
+def test_every_command_has_a_description_an_example_and_every_flag_help_and_its_default():
+    commands = alexnet.parser()._subparsers._group_actions[0].choices
+    assert sorted(commands) == sorted(alexnet.COMMANDS)
+    for name, command in commands.items():
+        text = " ".join(command.format_help().split())               # lines unwrapped
+        assert command.description and f"example: " in text and f"alexnet.py {name}" in text.split("example:")[1]
+        for action in command._actions:
+            assert action.help, (name, action.dest)
+            if action.default not in (None, False, "", "==SUPPRESS=="):
+                shown = ",".join(action.default) if isinstance(action.default, list) else action.default
+                assert f"default: {shown}" in text, (name, action.dest)
+    assert alexnet.parser().parse_args(["summary"]).variant == "mini"    # as train's
+
+
