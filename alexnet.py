@@ -30,6 +30,7 @@ import warnings
 
 try:                                             # Ctrl-C while numpy and numba load: one line, no traceback
     import numpy as np
+    from tqdm import tqdm
 
     from tinycnn import checkpoint, data, finetune
     from tinycnn.data import Preprocess
@@ -388,6 +389,11 @@ def command_import_weights(args):
           f"{sum(p.size for p in model.parameters()):,} parameters")
 
 
+def progress(total, what):
+    """A progress bar over `total` images on stderr, as train's (none when stderr is not a terminal)."""
+    return tqdm(total=total, desc=what, unit="image", leave=False, mininterval=0.5, disable=None)
+
+
 def by_name(images, classes, path):
     """An ImageSet relabelled to a checkpoint's class indices, matching class names; refuses unknown names."""
     unknown = [name for name in images.classes if name not in classes]
@@ -448,7 +454,13 @@ def command_evaluate(args):
             warnings.warn(f"{args.data}: is the data {args.checkpoint} was trained on, so these images include the "
                           f"ones it learned from and the accuracy is optimistic (without --data, evaluate uses the "
                           f"images the run held out)")
-    probs = predict_probs(model, images.images, meta["preprocess"], size, ten_crop=args.ten_crop)
+    probs = []
+    with progress(len(images), "evaluating") as bar:
+        for start in range(0, len(images), 100):
+            probs.append(predict_probs(model, images.images[start:start + 100], meta["preprocess"], size,
+                                       ten_crop=args.ten_crop))
+            bar.update(len(probs[-1]))
+    probs = np.concatenate(probs)
     result = scores(probs, images.labels)
     top5 = f", top-5 {result['top5']:.3f}" if len(classes) > 5 else ""    # with 5 classes or fewer it is always 1
     print(f"{len(images)} images: loss {result['loss']:.4f}, top-1 {result['top1']:.3f}{top5}"
@@ -499,7 +511,7 @@ def command_predict(args):
                           f"{', '.join(data.images.IMAGE_SUFFIXES)})")
             failed.append(path)
         files += found
-    top, rows = min(args.top, len(classes)), []
+    top, rows, bar = min(args.top, len(classes)), [], progress(len(files), "predicting")
     for start in range(0, len(files), 64):       # a few images at a time: memory stays small for any count
         names, pixels = [], []
         for path in files[start:start + 64]:
@@ -509,13 +521,15 @@ def command_predict(args):
             except ValueError as error:
                 warnings.warn(f"{error}; skipped")
                 failed.append(path)
+        bar.update(len(files[start:start + 64]))
         if not names:
             continue
         for path, probs in zip(names, predict_probs(model, np.stack(pixels), meta["preprocess"], size,
                                                     ten_crop=args.ten_crop)):
             best = np.argsort(-probs, kind="stable")[:top]
-            print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.3f}" for i in best))
+            bar.write(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.3f}" for i in best), file=sys.stdout)
             rows.append([path] + [value for i in best for value in (classes[i], f"{probs[i]:.6f}")])
+    bar.close()
     if args.csv:
         with checkpoint.atomic_open(args.csv, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")

@@ -202,3 +202,32 @@ def test_every_command_has_a_description_an_example_and_every_flag_help_and_its_
     assert alexnet.parser().parse_args(["summary"]).variant == "mini"    # as train's
 
 
+
+
+def test_predict_and_evaluate_show_progress_on_a_terminal_only(shapes_run, photo_run, tmp_path, monkeypatch):
+    bars = []
+
+    class Bar:                                           # tqdm as the commands use it
+        def __init__(self, total, desc, disable, **kwargs):
+            bars.append(dict(total=total, desc=desc, disable=disable, done=0))
+
+        def update(self, n):
+            bars[-1]["done"] += n
+
+        def write(self, line, file):
+            print(line, file=file)
+
+        def close(self):
+            pass
+
+        __enter__ = lambda self: self
+        __exit__ = lambda self, *exc: self.close()
+
+    monkeypatch.setattr(alexnet, "tqdm", Bar)
+    save_shapes(tmp_path / "pics", ["x"], 3)
+    code, out, err = cli("predict", "--checkpoint", shapes_run / "best.npz", tmp_path / "pics")
+    assert code == 0 and len(out.splitlines()) == 4, err
+    code, _, err = cli("evaluate", "--checkpoint", photo_run[1] / "last.npz")
+    assert code == 0, err
+    assert bars == [dict(total=3, desc="predicting", disable=None, done=3),     # None: no bar unless a terminal
+                    dict(total=3, desc="evaluating", disable=None, done=3)]
