@@ -21,6 +21,7 @@ alexnet.load_checkpoint(path) are the library's functions (tinycnn.models and ti
 """
 import argparse
 import csv
+import fnmatch
 import math
 import os
 import signal
@@ -132,7 +133,9 @@ class OldRun:
 
     def __init__(self, out):
         self.out, self.aside = out, os.path.join(out, OLD_RUN)
-        self.names = [name for name in RUN_FILES + PICTURES if os.path.exists(os.path.join(out, name))]
+        held = os.listdir(out) if os.path.isdir(out) else []
+        self.names = [name for name in held if name in RUN_FILES + PICTURES
+                      or fnmatch.fnmatch(name, "*_confusion_*.png")]     # evaluate --data DATA's pictures
         os.makedirs(self.aside)
         for name in self.names:
             os.replace(os.path.join(out, name), os.path.join(self.aside, name))
@@ -469,7 +472,8 @@ def command_evaluate(args):
     if len(rows) < len(classes):
         print(f"evaluated on {len(rows)} of the checkpoint's {len(classes)} classes")
     print("\n".join(per_class_lines(counts, rows, columns)))
-    picture = os.path.splitext(args.checkpoint)[0] + "_confusion.png"
+    data_name = "" if args.data is None else "_" + os.path.splitext(os.path.basename(os.path.normpath(args.data)))[0]
+    picture = os.path.splitext(args.checkpoint)[0] + f"_confusion{data_name}.png"     # one per data set
     try:
         checkpoint.check_writable_file(picture, "confusion matrix")
     except ValueError as error:
@@ -580,7 +584,7 @@ def parser():
                                    epilog=f"example:\n  {example}", formatter_class=HelpFormatter)
 
     variant_help = "which AlexNet: " + ", ".join(VARIANTS) + " (see ALEXNET.md)"
-    groups_help = "2: the paper's two GPUs (conv2, conv4, conv5 see half the maps); default: the variant's (2 for caffe)"
+    groups_help = "2: the paper's two GPUs (conv2, conv4, conv5 see half the maps); default: the variant's (2: caffe)"
     size_help = "crop size in pixels (default: the variant's own: 227, 224, or 32 for mini)"
 
     summary = command("summary", "print the layer table: windows, output shapes, parameters, MACs",

@@ -231,3 +231,14 @@ def test_predict_and_evaluate_show_progress_on_a_terminal_only(shapes_run, photo
     assert code == 0, err
     assert bars == [dict(total=3, desc="predicting", disable=None, done=3),     # None: no bar unless a terminal
                     dict(total=3, desc="evaluating", disable=None, done=3)]
+
+
+def test_evaluate_draws_one_confusion_picture_per_data_set(photo_run, tmp_path):
+    """A second evaluate of the same checkpoint on other data silently replaced the first one's picture."""
+    photos, run, _ = photo_run
+    for subset in ("ab", "bc"):
+        for name in subset:
+            shutil.copytree(photos / name, tmp_path / subset / name)
+        code, out, err = cli("evaluate", "--checkpoint", run / "last.npz", "--data", tmp_path / subset)
+        assert code == 0 and out.splitlines()[-1] == f"wrote {run}/last_confusion_{subset}.png", err
+    assert (run / "last_confusion_ab.png").read_bytes() != (run / "last_confusion_bc.png").read_bytes()
