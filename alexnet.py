@@ -108,9 +108,10 @@ def smallest_input_size(variant):
 
 def check_input_size(variant, size):
     """--input-size, before anything is built or loaded: a side the variant's layers can take."""
-    if size < INPUT_SIZE[variant] and size < smallest_input_size(variant):
+    smallest = smallest_input_size(variant) if size < INPUT_SIZE[variant] else size
+    if size < smallest:
         raise ValueError(f"--input-size {size}: too small for the {variant} variant, whose layers take images of at "
-                         f"least {smallest_input_size(variant)} pixels a side (its own size is {INPUT_SIZE[variant]})")
+                         f"least {smallest} pixels a side (its own size is {INPUT_SIZE[variant]})")
 
 
 # -- commands -----------------------------------------------------------------------------------------------
@@ -178,7 +179,8 @@ def check_outside_data(args):
 
 
 def folder_counts(path, train, val):
-    """For a --data folder of class folders: "PATH: N images in K class folders (...): a 4, b 5, ..." """
+    """For a --data folder of class folders: "PATH: N images in K class folders, each with its sub-folders: a 4,
+    b 5, ..." (the first 8 classes)."""
     counts = np.bincount(np.concatenate([train.labels, val.labels]), minlength=len(train.classes))
     listed = ", ".join(f"{name} {n}" for name, n in zip(train.classes[:8], counts))
     return (f"{path}: {counts.sum()} images in {len(counts)} class folders, each with its sub-folders: {listed}"
