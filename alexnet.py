@@ -21,6 +21,7 @@ alexnet.load_checkpoint(path) are the library's functions (tinycnn.models and ti
 """
 import argparse
 import csv
+import fnmatch
 import math
 import os
 import signal
@@ -30,6 +31,7 @@ import warnings
 
 try:                                             # Ctrl-C while numpy and numba load: one line, no traceback
     import numpy as np
+    from tqdm import tqdm
 
     from tinycnn import checkpoint, data, finetune
     from tinycnn.data import Preprocess
@@ -71,43 +73,125 @@ def architecture(args, variant):
                 input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
 
 
-def number(kind, minimum=None):
-    """An argparse type: a finite int or float, > minimum when given (nan and inf are refused)."""
+def number(kind, minimum=None, at_least=None):
+    """An argparse type: a finite int or float, > minimum and >= at_least when given (nan and inf are refused)."""
     what = "a whole number" if kind is int else "a finite number"
+    bound = "" if minimum is None else f" > {minimum}"
+    bound += "" if at_least is None else f" >= {at_least}"
 
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or (minimum is not None and value <= minimum):
-            raise argparse.ArgumentTypeError(f"expected {what}{'' if minimum is None else f' > {minimum}'}, "
-                                             f"got {text}")
+        if (not math.isfinite(value) or (minimum is not None and value <= minimum)
+                or (at_least is not None and value < at_least)):
+            raise argparse.ArgumentTypeError(f"expected {what}{bound}, got {text}")
         return value
     return parse
+
+
+def smallest_input_size(variant):
+    """The smallest image side the variant's convolutions and poolings take: their shape arithmetic on ever larger
+    sides, up to the flatten before fc6 (which is sized for the side)."""
+    children = list(alexnet(2, variant, rng=0).children())
+    maps = [layer for name, layer in children[:[name for name, _ in children].index("flatten")]]
+    for side in range(1, INPUT_SIZE[variant] + 1):
+        shape = (3, side, side)
+        try:
+            for layer in maps:
+                shape = layer.output_shape(shape)
+            return side
+        except ValueError:                       # a window larger than the maps left at some layer
+            continue
+
+
+def check_input_size(variant, size):
+    """--input-size, before anything is built or loaded: a side the variant's layers can take."""
+    smallest = smallest_input_size(variant) if size < INPUT_SIZE[variant] else size
+    if size < smallest:
+        raise ValueError(f"--input-size {size}: too small for the {variant} variant, whose layers take images of at "
+                         f"least {smallest} pixels a side (its own size is {INPUT_SIZE[variant]})")
 
 
 # -- commands -----------------------------------------------------------------------------------------------
 
 def command_summary(args):
     size = args.input_size or INPUT_SIZE[args.variant]
+    check_input_size(args.variant, size)
     classes = args.classes or (len(data.SHAPE_CLASSES) if args.variant == "mini" else 1000)   # as train's default
     alexnet(classes, args.variant, args.groups, rng=0, input_size=size).summary((3, size, size))
 
 
 RUN_FILES = ("last.npz", "best.npz", "history.json")       # a folder holding any of these holds a run
 PICTURES = ("curves.png", "conv1_filters.png", "last_confusion.png", "best_confusion.png")
+OLD_RUN = ".old-run"          # where --overwrite keeps the old run until the new one has written a checkpoint
+
+
+class OldRun:
+    """train --overwrite: the old run's files wait in --out/.old-run until the new run has written its first
+    checkpoint, and are deleted then; a new run that stops before that gets them back, byte for byte."""
+
+    def __init__(self, out):
+        self.out, self.aside = out, os.path.join(out, OLD_RUN)
+        held = os.listdir(out) if os.path.isdir(out) else []
+        self.names = [name for name in held if name in RUN_FILES + PICTURES
+                      or fnmatch.fnmatch(name, "*_confusion_*.png")]     # evaluate --data DATA's pictures
+        os.makedirs(self.aside)
+        for name in self.names:
+            os.replace(os.path.join(out, name), os.path.join(self.aside, name))
+
+    def settle(self):
+        """Once the new run stops or has a checkpoint: delete the old files if it has one, else put them back."""
+        if not os.path.isdir(self.aside):
+            return
+        replaced = os.path.exists(os.path.join(self.out, "last.npz"))
+        for name in self.names:
+            old = os.path.join(self.aside, name)
+            os.remove(old) if replaced else os.replace(old, os.path.join(self.out, name))
+        os.rmdir(self.aside)
 
 
 def check_out(args):
     """train --out, before anything is loaded: a folder we can write in, holding no run unless told what to do."""
-    checkpoint.check_writable_folder(args.out, "--out")
+    checkpoint.check_writable_folder(args.out, "--out", RUN_FILES + PICTURES)
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: expected one of them (continue the run in --out, or replace it)")
+    if os.path.isdir(os.path.join(args.out, OLD_RUN)):
+        raise ValueError(f"--out {args.out}: holds {OLD_RUN}, a run that --overwrite set aside for a new run that "
+                         f"was stopped before its first checkpoint; move its files back into {args.out} (or delete "
+                         f"it), then start again")
+    check_outside_data(args)
     held = [name for name in RUN_FILES if os.path.exists(os.path.join(args.out, name))]
     if held and not (args.resume or args.overwrite):
         raise ValueError(f"--out {args.out}: already holds a run ({', '.join(held)}); continue it with --resume, or "
                          f"start again with another --out (or --overwrite to replace it)")
+
+
+def check_outside_data(args):
+    """--out inside a --data folder of class folders: the run's pictures would become a class of the next run that
+    reads it."""
+    if args.data and os.path.isdir(args.data) and not data.is_cifar(args.data):
+        data_folder, out = os.path.realpath(args.data), os.path.realpath(args.out)
+        if os.path.commonpath([data_folder, out]) == data_folder:
+            raise ValueError(f"--out {args.out}: is inside --data {args.data}, where the run's pictures would "
+                             f"become images to train on; expected an --out outside it")
+
+
+def folder_counts(path, train, val):
+    """For a --data folder of class folders: "PATH: N images in K class folders, each with its sub-folders: a 4,
+    b 5, ..." (the first 8 classes)."""
+    counts = np.bincount(np.concatenate([train.labels, val.labels]), minlength=len(train.classes))
+    listed = ", ".join(f"{name} {n}" for name, n in zip(train.classes[:8], counts))
+    return (f"{path}: {counts.sum()} images in {len(counts)} class folders, each with its sub-folders: {listed}"
+            + (", ..." if len(counts) > 8 else ""))
+
+
+def check_validation(args, val):
+    """A split that holds nothing out (one image per class) would train an epoch, then fail to score it."""
+    if len(val) == 0:
+        raise ValueError(f"--data {args.data}: leaves no image for validation (a fifth of each class is held out, "
+                         f"none of a class of one image); expected at least two images in some class")
 
 
 def train_config(args, init):
@@ -139,6 +223,13 @@ def fine_tune_from(init, model, preprocess, args, classes, say=print):
     preprocess.scale, preprocess.mean_image = float(entries["array/scale"]), entries["array/mean_image"]
 
 
+def check_what_learns(config, args):
+    """--freeze, --lr-mult and --decay-mult against the model's names, before any data is loaded (on a model for two
+    classes: the names do not depend on their number)."""
+    if args.freeze or args.lr_mult or args.decay_mult:
+        set_what_learns(build(dict(config, num_classes=2), rng=0), args)
+
+
 def set_what_learns(model, args):
     """--freeze, --lr-mult and --decay-mult; refuses a model left with nothing to train."""
     finetune.freeze(model, [name for name in args.freeze.split(",") if name])
@@ -160,12 +251,17 @@ def command_train(args):
         init = start_from(args) if args.init else None
         config = train_config(args, init)
         size = config["input_size"]
+        check_input_size(config["variant"], size)
+        check_what_learns(config, args)
         data_info = data_flags(args, args.per_class)
         if args.resume and ranks.rank == 0:      # another model or other data fails before any data is loaded
             check_resumable(last, config, data_info)
         train, val = load_run_data(data_info, stored_size(size))
         if train.skipped:
             warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
+        check_validation(args, val)
+        if args.data and os.path.isdir(args.data) and not data.is_cifar(args.data):
+            say(folder_counts(args.data, train, val))
         config = dict(config, num_classes=len(train.classes))
         model_rng = np.random.default_rng([args.seed, 1])
         model = build(config, rng=model_rng)
@@ -181,10 +277,7 @@ def command_train(args):
         steps = -(-len(train) // args.batch_size)
         say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.partial[1]} of {steps}"
                                   if trainer.partial else f"after epoch {trainer.epoch}"))
-    if args.overwrite and ranks.rank == 0:       # the old run's files go only now that the new run can start
-        for name in RUN_FILES + PICTURES:
-            if os.path.exists(os.path.join(args.out, name)):
-                os.remove(os.path.join(args.out, name))
+    old_run = OldRun(args.out) if args.overwrite and ranks.rank == 0 else None    # now that the new run can start
     where = "" if ranks.size == 1 else (f"; {ranks.size} ranks share each batch of {args.batch_size}: "
                                         f"{' + '.join(map(str, ranks.shares(args.batch_size)))} images")
     say(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
@@ -193,9 +286,15 @@ def command_train(args):
     pictures = []
 
     def draw(trainer):                           # after every epoch, so a stopped run has its pictures too
+        if old_run:                              # the epoch's checkpoint is written: the old run can go
+            old_run.settle()
         pictures[:] = save_run_pictures(trainer.history, model["conv1"].weight.data, args.out)
 
-    trainer.fit(args.epochs, after_epoch=draw)
+    try:
+        trainer.fit(args.epochs, after_epoch=draw)
+    finally:
+        if old_run:
+            old_run.settle()
     if ranks.rank != 0:                          # rank 0 holds the files (and the same model)
         return
     best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))
@@ -246,7 +345,8 @@ def command_towers(args):
 
 
 def command_pretrain(args):
-    checkpoint.check_writable_folder(args.out, "--out")
+    checkpoint.check_writable_folder(args.out, "--out", ["pretrained.npz"])
+    check_outside_data(args)
     path = os.path.join(args.out, "pretrained.npz")
     if os.path.exists(path) and not args.overwrite:
         raise ValueError(f"--out {args.out}: already holds pretrained.npz; pre-train into another --out (or "
@@ -257,6 +357,7 @@ def command_pretrain(args):
     data_info = data_flags(args, per_class=None)
     config = architecture(args, args.variant)
     variant, size = config["variant"], config["input_size"]
+    check_input_size(variant, size)
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
     config["num_classes"] = len(train.classes)
     rng = np.random.default_rng([args.seed, 3])
@@ -273,14 +374,29 @@ def command_pretrain(args):
 
 def command_import_weights(args):
     checkpoint.check_writable_file(args.out, "--out")
+    for flag, path in (("FILE", args.file), ("--classes", args.classes)):
+        if path and os.path.realpath(path) == os.path.realpath(args.out):
+            raise ValueError(f"--out {args.out}: is also {flag} of this command; expected a new file name")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise ValueError(f"--out {args.out}: already exists; write another --out (or --overwrite to replace it)")
+    check_input_size(args.variant, args.input_size or INPUT_SIZE[args.variant])
     class_names = None
     if args.classes:
-        with open(args.classes, encoding="utf-8") as f:
-            class_names = [line.strip() for line in f if line.strip()]
+        try:
+            with open(args.classes, encoding="utf-8") as f:
+                class_names = [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"--classes {args.classes}: cannot be read ({getattr(error, 'strerror', None) or error});"
+                             f" expected a text file with one class name per line") from None
     model, meta, preprocess = import_weights(args.file, args.variant, class_names, args.input_size)
     checkpoint.save(args.out, model, meta, arrays=preprocess.state())
     print(f"wrote {args.out}: {meta['config']['variant']} AlexNet, {meta['config']['num_classes']} classes, "
           f"{sum(p.size for p in model.parameters()):,} parameters")
+
+
+def progress(total, what):
+    """A progress bar over `total` images on stderr, as train's (none when stderr is not a terminal)."""
+    return tqdm(total=total, desc=what, unit="image", leave=False, mininterval=0.5, disable=None)
 
 
 def by_name(images, classes, path):
@@ -337,13 +453,19 @@ def command_evaluate(args):
     if args.data is None:                        # the run's own validation set
         _, images = load_run_data(meta["data"], stored_size(size))
     else:
-        train, val = data.load(args.data, stored_size(size), val_fraction=0.0)
+        train, val = data.load(args.data, stored_size(size), val_fraction=0.0, min_classes=1)   # some classes
         images = by_name(train if len(val) == 0 else val, classes, args.data)   # a CIFAR folder: its test batch
         if len(val) == 0 and trained_on(meta, args.data):
             warnings.warn(f"{args.data}: is the data {args.checkpoint} was trained on, so these images include the "
                           f"ones it learned from and the accuracy is optimistic (without --data, evaluate uses the "
                           f"images the run held out)")
-    probs = predict_probs(model, images.images, meta["preprocess"], size, ten_crop=args.ten_crop)
+    probs = []
+    with progress(len(images), "evaluating") as bar:
+        for start in range(0, len(images), 100):
+            probs.append(predict_probs(model, images.images[start:start + 100], meta["preprocess"], size,
+                                       ten_crop=args.ten_crop))
+            bar.update(len(probs[-1]))
+    probs = np.concatenate(probs)
     result = scores(probs, images.labels)
     top5 = f", top-5 {result['top5']:.3f}" if len(classes) > 5 else ""    # with 5 classes or fewer it is always 1
     print(f"{len(images)} images: loss {result['loss']:.4f}, top-1 {result['top1']:.3f}{top5}"
@@ -352,7 +474,8 @@ def command_evaluate(args):
     if len(rows) < len(classes):
         print(f"evaluated on {len(rows)} of the checkpoint's {len(classes)} classes")
     print("\n".join(per_class_lines(counts, rows, columns)))
-    picture = os.path.splitext(args.checkpoint)[0] + "_confusion.png"
+    data_name = "" if args.data is None else "_" + os.path.splitext(os.path.basename(os.path.normpath(args.data)))[0]
+    picture = os.path.splitext(args.checkpoint)[0] + f"_confusion{data_name}.png"     # one per data set
     try:
         checkpoint.check_writable_file(picture, "confusion matrix")
     except ValueError as error:
@@ -363,9 +486,27 @@ def command_evaluate(args):
         print(f"wrote {picture}")
 
 
+CSV_HEADER = "path,class_1,probability_1"       # how every CSV that predict writes begins
+
+
+def check_csv(args):
+    """predict --csv, before anything is read: a new file, or a CSV predict wrote (it is replaced); never a file
+    the command reads, nor any other file (`--csv holiday.jpg beach.jpg` took a photo for the CSV's name)."""
+    checkpoint.check_writable_file(args.csv, "--csv")
+    for flag, path in [("--checkpoint", args.checkpoint)] + [("an image PATH", path) for path in args.images]:
+        if os.path.realpath(path) == os.path.realpath(args.csv):
+            raise ValueError(f"--csv {args.csv}: is also {flag} of this command; expected a new file name for the "
+                             f"CSV")
+    if os.path.isfile(args.csv):
+        with open(args.csv, "rb") as f:
+            if not f.read(len(CSV_HEADER)) == CSV_HEADER.encode():
+                raise ValueError(f"--csv {args.csv}: already exists and is not a CSV that predict wrote; expected "
+                                 f"a new file name (or a CSV of predict's, which is replaced)")
+
+
 def command_predict(args):
     if args.csv:
-        checkpoint.check_writable_file(args.csv, "--csv")
+        check_csv(args)
     model, meta = load_checkpoint(args.checkpoint)
     size, classes = meta["config"]["input_size"], meta["classes"]
     files, failed = [], []
@@ -376,7 +517,7 @@ def command_predict(args):
                           f"{', '.join(data.images.IMAGE_SUFFIXES)})")
             failed.append(path)
         files += found
-    top, rows = min(args.top, len(classes)), []
+    top, rows, bar = min(args.top, len(classes)), [], progress(len(files), "predicting")
     for start in range(0, len(files), 64):       # a few images at a time: memory stays small for any count
         names, pixels = [], []
         for path in files[start:start + 64]:
@@ -386,19 +527,24 @@ def command_predict(args):
             except ValueError as error:
                 warnings.warn(f"{error}; skipped")
                 failed.append(path)
+        bar.update(len(files[start:start + 64]))
         if not names:
             continue
         for path, probs in zip(names, predict_probs(model, np.stack(pixels), meta["preprocess"], size,
                                                     ten_crop=args.ten_crop)):
             best = np.argsort(-probs, kind="stable")[:top]
-            print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.3f}" for i in best))
+            bar.write(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.3f}" for i in best), file=sys.stdout)
             rows.append([path] + [value for i in best for value in (classes[i], f"{probs[i]:.6f}")])
+    bar.close()
     if args.csv:
         with checkpoint.atomic_open(args.csv, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["path"] + [f"{key}_{k}" for k in range(1, top + 1) for key in ("class", "probability")])
             writer.writerows(rows)
         print(f"wrote {args.csv}")
+    if any(os.path.isdir(path) for path in args.images):
+        print(f"{len(rows)} images predicted (a folder is searched with its sub-folders, as train reads a class "
+              f"folder)")
     if failed:
         raise ValueError(f"{len(failed)} of {len(rows) + len(failed)} paths could not be read (named above)"
                          + ("; the others were predicted" if rows else ""))
@@ -421,26 +567,44 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n" if launched_rank() == 0 else None)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help pages: the description and example as written, and each flag's default unless its help gives it."""
+
+    def _get_help_string(self, action):
+        shown = action.default not in (None, False, "", argparse.SUPPRESS) and action.option_strings
+        return action.help + (" (default: %(default)s)" if shown and "default" not in action.help else "")
+
+
 def parser():
     positive_int, positive_float = number(int, minimum=0), number(float, minimum=0)
-    main_parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn")
+    seed = number(int, at_least=0)
+    main_parser = OneLineParser(prog="alexnet.py", description="AlexNet with tinycnn", formatter_class=HelpFormatter)
     commands = main_parser.add_subparsers(dest="command", required=True)
 
-    summary = commands.add_parser("summary", help="print the layer table: windows, output shapes, parameters, MACs")
-    summary.add_argument("--variant", default="paper", choices=VARIANTS)
-    summary.add_argument("--groups", type=int, default=None, choices=(1, 2))
+    def command(name, what, example):
+        return commands.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".",
+                                   epilog=f"example:\n  {example}", formatter_class=HelpFormatter)
+
+    variant_help = "which AlexNet: " + ", ".join(VARIANTS) + " (see ALEXNET.md)"
+    groups_help = "2: the paper's two GPUs (conv2, conv4, conv5 see half the maps); default: the variant's (2: caffe)"
+    size_help = "crop size in pixels (default: the variant's own: 227, 224, or 32 for mini)"
+
+    summary = command("summary", "print the layer table: windows, output shapes, parameters, MACs",
+                      "python alexnet.py summary --variant paper --groups 2")
+    summary.add_argument("--variant", default="mini", choices=VARIANTS, help=variant_help)
+    summary.add_argument("--groups", type=int, default=None, choices=(1, 2), help=groups_help)
     summary.add_argument("--classes", type=positive_int, default=None,
                          help="default: 6 for mini (the built-in shapes, as train), 1000 otherwise")
-    summary.add_argument("--input-size", type=positive_int, default=None)
+    summary.add_argument("--input-size", type=positive_int, default=None, help=size_help)
 
-    train = commands.add_parser("train", help="train on the built-in shapes or --data (the paper's recipe)")
+    train = command("train", "train on the built-in shapes or --data (the paper's recipe)",
+                    "python alexnet.py train --data photos --epochs 10 --out runs/photos")
     train.add_argument("--data", help="a folder of class folders, a CIFAR-10 batches folder, or an .npz "
                                       "(default: the built-in shapes)")
-    train.add_argument("--variant", default=None, choices=VARIANTS, help="default: mini, or --init's")
-    train.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    train.add_argument("--input-size", type=positive_int, default=None,
-                       help="crop size (default: the variant's own: 227, 224, or 32 for mini)")
-    train.add_argument("--epochs", type=positive_int, default=7)
+    train.add_argument("--variant", default=None, choices=VARIANTS, help=variant_help + "; default: mini, or --init's")
+    train.add_argument("--groups", type=int, default=None, choices=(1, 2), help=groups_help)
+    train.add_argument("--input-size", type=positive_int, default=None, help=size_help)
+    train.add_argument("--epochs", type=positive_int, default=7, help="epochs in all (counting those before --resume)")
     train.add_argument("--batch-size", type=positive_int, default=None,
                        help="default: 32 for mini, the paper's 128 otherwise")
     train.add_argument("--lr", type=positive_float, default=None,
@@ -449,10 +613,11 @@ def parser():
                        help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
     train.add_argument("--patience", type=positive_int, default=2,
                        help="epochs without a better validation error before the learning rate drops 10x")
-    train.add_argument("--seed", type=number(int), default=0)
+    train.add_argument("--seed", type=seed, default=0, help="draws the weights, the split and the augmentation")
     train.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, history and pictures")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
-    train.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one (the old "
+                       "one is kept until the new one has written its first checkpoint)")
     train.add_argument("--ten-crop", action="store_true", help="evaluate the best model with 10 crops at the end")
     train.add_argument("--no-pca", action="store_true", help="turn PCA colour augmentation off")
     train.add_argument("--train-images", type=positive_int, default=7000,
@@ -471,52 +636,62 @@ def parser():
     train.add_argument("--decay-mult", default="", metavar="SPEC",
                        help="weight-decay multipliers, e.g. '*.bias=0'")
 
-    pretrain = commands.add_parser("pretrain", help="layer-wise auto-encoder pre-training on unlabeled images")
+    pretrain = command("pretrain", "layer-wise auto-encoder pre-training on unlabeled images",
+                       "python alexnet.py pretrain --data photos --layers conv1,conv2 --out runs/pre")
     pretrain.add_argument("--data", help="images as for train (labels are ignored); default: the built-in shapes")
-    pretrain.add_argument("--variant", default="mini", choices=VARIANTS)
-    pretrain.add_argument("--groups", type=int, default=None, choices=(1, 2))
-    pretrain.add_argument("--input-size", type=positive_int, default=None)
-    pretrain.add_argument("--positive-bias", type=number(float), default=1.0)
+    pretrain.add_argument("--variant", default="mini", choices=VARIANTS, help=variant_help)
+    pretrain.add_argument("--groups", type=int, default=None, choices=(1, 2), help=groups_help)
+    pretrain.add_argument("--input-size", type=positive_int, default=None, help=size_help)
+    pretrain.add_argument("--positive-bias", type=number(float), default=1.0,
+                          help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
     pretrain.add_argument("--layers", type=lambda text: [n for n in text.split(",") if n], default=["conv1", "conv2"],
                           help="conv layers to pre-train, in order (default: conv1,conv2)")
     pretrain.add_argument("--epochs", type=positive_int, default=2, help="epochs per layer")
-    pretrain.add_argument("--lr", type=positive_float, default=0.01)
-    pretrain.add_argument("--batch-size", type=positive_int, default=32)
-    pretrain.add_argument("--seed", type=number(int), default=0)
-    pretrain.add_argument("--train-images", type=positive_int, default=7000)
-    pretrain.add_argument("--val-images", type=positive_int, default=1000)
+    pretrain.add_argument("--lr", type=positive_float, default=0.01, help="learning rate")
+    pretrain.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
+    pretrain.add_argument("--seed", type=seed, default=0, help="draws the weights and the order of the images")
+    pretrain.add_argument("--train-images", type=positive_int, default=7000, help="built-in data: images")
+    pretrain.add_argument("--val-images", type=positive_int, default=1000,
+                          help="built-in data: images held out (as train holds them out)")
     pretrain.add_argument("--out", default="runs/pretrain", help="folder for pretrained.npz")
     pretrain.add_argument("--overwrite", action="store_true", help="replace pretrained.npz in --out")
 
-    import_ = commands.add_parser("import-weights", help="turn a state_dict (.pth or .npz) into a checkpoint")
+    import_ = command("import-weights", "turn a state_dict (.pth or .npz) into a checkpoint",
+                      "python alexnet.py import-weights alexnet-owt.pth --classes names.txt --out imagenet.npz")
     import_.add_argument("file", help="torchvision AlexNet state_dict (.pth needs torch; or an .npz with the same "
                                       "keys), or an .npz with tinycnn's names (conv1.weight, ...)")
-    import_.add_argument("--variant", default="torchvision", choices=VARIANTS)
-    import_.add_argument("--input-size", type=positive_int, default=None)
-    import_.add_argument("--classes", help="a text file with one class name per line")
+    import_.add_argument("--variant", default="torchvision", choices=VARIANTS, help=variant_help)
+    import_.add_argument("--input-size", type=positive_int, default=None, help=size_help)
+    import_.add_argument("--classes", help="a text file with one class name per line (default: 0, 1, ...)")
     import_.add_argument("--out", required=True, help="the checkpoint to write (.npz)")
+    import_.add_argument("--overwrite", action="store_true", help="replace the checkpoint at --out")
 
-    evaluate_ = commands.add_parser("evaluate", help="top-1/top-5, per-class accuracy and a confusion matrix")
-    evaluate_.add_argument("--checkpoint", required=True)
+    evaluate_ = command("evaluate", "top-1/top-5, per-class accuracy and a confusion matrix",
+                        "python alexnet.py evaluate --checkpoint runs/alexnet/best.npz --data test-photos")
+    evaluate_.add_argument("--checkpoint", required=True, help="a checkpoint of train, pretrain or import-weights")
     evaluate_.add_argument("--data", help="images to evaluate on, matched to the checkpoint's classes by name "
                                           "(default: the run's validation set)")
-    evaluate_.add_argument("--ten-crop", action="store_true")
+    evaluate_.add_argument("--ten-crop", action="store_true", help="average 10 crops of each image (the paper's)")
 
-    predict = commands.add_parser("predict", help="the most likely classes of images")
-    predict.add_argument("--checkpoint", required=True)
-    predict.add_argument("images", nargs="+", metavar="PATH", help="image files, or folders searched for them")
-    predict.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes to show (default: 5)")
-    predict.add_argument("--csv", metavar="FILE", help="also write the results to this CSV file")
-    predict.add_argument("--ten-crop", action="store_true")
+    predict = command("predict", "the most likely classes of images",
+                      "python alexnet.py predict --checkpoint runs/alexnet/best.npz holiday.jpg photos --csv top.csv")
+    predict.add_argument("--checkpoint", required=True, help="a checkpoint of train, pretrain or import-weights")
+    predict.add_argument("images", nargs="+", metavar="PATH", help="image files, or folders searched for them "
+                                                                   "with their sub-folders")
+    predict.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes to show")
+    predict.add_argument("--csv", metavar="FILE", help="also write the results to this CSV file (a new file, or a "
+                                                       "CSV predict wrote)")
+    predict.add_argument("--ten-crop", action="store_true", help="average 10 crops of each image (the paper's)")
 
-    towers = commands.add_parser("towers", help="under mpiexec -n 2: the paper's two GPUs as two processes, one "
-                                 "training step, what each computes and sends")
-    towers.add_argument("--input-size", type=positive_int, default=227)
-    towers.add_argument("--batch-size", type=positive_int, default=8)
-    towers.add_argument("--classes", type=positive_int, default=1000)
-    towers.add_argument("--seed", type=number(int), default=0)
+    towers = command("towers", "under mpiexec -n 2: the paper's two GPUs as two processes, one training step, what "
+                     "each computes and sends", "mpiexec -n 2 python alexnet.py towers --batch-size 8")
+    towers.add_argument("--input-size", type=positive_int, default=227, help="image side in pixels")
+    towers.add_argument("--batch-size", type=positive_int, default=8, help="random images in the step")
+    towers.add_argument("--classes", type=positive_int, default=1000, help="outputs of fc8")
+    towers.add_argument("--seed", type=seed, default=0, help="draws the weights and the images")
 
-    bench = commands.add_parser("bench", help="speed and memory against OpenBLAS and PyTorch (benchmarks/)")
+    bench = command("bench", "speed and memory against OpenBLAS and PyTorch (benchmarks/)",
+                    "python alexnet.py bench --quick")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")
     return main_parser
 

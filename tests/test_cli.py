@@ -344,7 +344,7 @@ def test_evaluate_matches_a_subset_of_classes_by_name_without_top5_and_knows_its
     assert [row[:2] for row in rows] == [["a", "4"], ["c", "4"]] and len(lines) == 6
     counts = np.array([[int(n) for n in row[3:]] for row in rows])
     assert (counts.sum(axis=1) == 4).all() and [float(row[2]) for row in rows] == [counts[0, 0] / 4, counts[1, 1] / 4]
-    assert lines[5] == f"wrote {run}/last_confusion.png"
+    assert lines[5] == f"wrote {run}/last_confusion_subset.png"
     refused(*cli("evaluate", "--checkpoint", run / "last.npz", "--data", pets_folder(tmp_path))[::2],
             "classes ['cat', 'dog'] are not among the checkpoint's 3 classes ['a', 'b', 'c']")
     code, out, err = cli("evaluate", "--checkpoint", run / "last.npz", "--data", photos)

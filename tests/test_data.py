@@ -328,3 +328,24 @@ def test_image_files_searches_folders_in_natural_order_without_hidden_ones(tmp_p
         (tmp_path / name).write_bytes(b"")
     found = [os.path.relpath(f, tmp_path) for f in data.image_files(str(tmp_path))]
     assert found == ["a.PNG", "b/2.jpg", "b/10.png", "c/d/e.webp"]
+
+
+def test_a_class_folder_takes_the_images_of_its_sub_folders_and_run_folders_are_skipped(tmp_path):
+    """train ignored banana/more/deeper/nested.jpg while predict found it; a run folder inside --data (its
+    pictures) became a class."""
+    for name in ("apple/a.png", "banana/b.png", "banana/more/deeper/nested.jpg", "run/curves.png",
+                 "apple/run/conv1_filters.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_image(tmp_path / name, (8, 8), (255, 0, 0))
+    for run in ("run", "apple/run"):
+        (tmp_path / run / "history.json").write_text("[]")
+    with pytest.warns(UserWarning) as said:
+        loaded = data.load_folder(str(tmp_path), 8)
+    assert loaded.classes == ["apple", "banana"] and loaded.labels.tolist() == [0, 1, 1]
+    assert sorted(str(w.message) for w in said) == [
+        f"{tmp_path}/apple/run: is a run folder of tinycnn (it holds history.json), not images; skipped",
+        f"{tmp_path}/run: is a run folder of tinycnn (it holds history.json), not images; skipped"]
+    with pytest.warns(UserWarning):
+        found = data.image_files(str(tmp_path))
+    assert [os.path.relpath(f, tmp_path) for f in found] == ["apple/a.png", "banana/b.png",
+                                                             "banana/more/deeper/nested.jpg"]

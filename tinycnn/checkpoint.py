@@ -9,8 +9,8 @@ Layout of the archive (every entry a plain array, so np.load(..., allow_pickle=F
 
 Writes go to a temporary file in the same folder that is then renamed over the target, so a crash or a kill
 mid-write leaves the previous checkpoint intact (atomic_open; every file a run writes goes through it). The
-temporary file is named after the target and the writer's process id (.last.npz.1234.tmp); the next write
-removes those left behind by writers that no longer run.
+temporary file is named after the target and the writer's process id (.last.npz.1234.tmp, the target's name cut
+short when it is too long for that); the next write removes those left behind by writers that no longer run.
 """
 import contextlib
 import glob
@@ -49,7 +49,7 @@ def atomic_open(path, mode="wb", **kwargs):
     folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     remove_dead_writers_files(folder, name)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    tmp = os.path.join(folder, temporary_name(name, os.getpid()))
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
@@ -62,12 +62,23 @@ def atomic_open(path, mode="wb", **kwargs):
         raise
 
 
-def check_writable_folder(path, flag):
-    """Raise ValueError naming `flag` unless `path` is a folder this process can write in, or can create.
+NAME_MAX = 255          # bytes in one file name, on Linux's and macOS's file systems
+_PID_DIGITS = 10        # room kept for the process id in a temporary name
+
+
+def temporary_name(name, pid):
+    """.<name>.<pid>.tmp, <name> cut short so the whole is a legal file name for any legal <name>."""
+    room = NAME_MAX - len(f"..{'9' * _PID_DIGITS}.tmp")
+    return f".{os.fsdecode(os.fsencode(name)[:room])}.{pid}.tmp"
+
+
+def check_writable_folder(path, flag, files=()):
+    """Raise ValueError naming `flag` unless `path` is a folder this process can write in, or can create, and
+    the `files` it will hold (and their temporary names) are names its file system takes.
 
     Called before any data is loaded, so a bad --out is not found after an epoch of training.
     """
-    problem = _folder_problem(path)
+    problem = _folder_problem(path) or next(filter(None, (_name_problem(os.path.join(path, f)) for f in files)), None)
     if problem:
         raise ValueError(f"{flag} {path}: {problem}")
 
@@ -80,6 +91,9 @@ def check_writable_file(path, flag):
     problem = _folder_problem(folder)
     if problem:
         raise ValueError(f"{flag} {path}: cannot be written, its folder {folder} {problem}")
+    problem = _name_problem(path)
+    if problem:
+        raise ValueError(f"{flag} {path}: cannot be written, it {problem}")
 
 
 def _folder_problem(folder):
@@ -93,12 +107,27 @@ def _folder_problem(folder):
         return f"cannot be created, {existing} is a file"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot be written, no permission to write in {existing}"
+    return _name_problem(folder)
+
+
+def _name_problem(path):
+    """Why the file system refuses the name `path` (a name in it, or the whole of it and of the temporary file
+    written beside it, too long: "[Errno 36] File name too long"), or None."""
+    path = os.path.abspath(path)
+    for name in path.split(os.sep):
+        if len(os.fsencode(name)) > NAME_MAX:
+            return f"has a name of {len(os.fsencode(name))} bytes ({name[:16]}...); expected at most {NAME_MAX}"
+    longest = os.path.join(os.path.dirname(path), temporary_name(os.path.basename(path), "9" * _PID_DIGITS))
+    path_max = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 4096
+    if max(len(os.fsencode(path)), len(os.fsencode(longest))) >= path_max:
+        return f"is {len(os.fsencode(path))} bytes long in all; expected well under {path_max}"
     return None
 
 
 def remove_dead_writers_files(folder, name):
     """Delete .<name>.<pid>.tmp files whose writing process has ended (it was killed mid-write)."""
-    for tmp in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+    short = temporary_name(name, "*")[1:-len(".*.tmp")]
+    for tmp in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(short)}.*.tmp")):
         pid = tmp[:-len(".tmp")].rsplit(".", 1)[-1]
         if pid.isdigit() and not process_is_running(int(pid)):
             try:

@@ -54,10 +54,13 @@ def freeze(model, names):
     (BatchNorm's running statistics are buffers, not parameters: in training mode they still follow the data.)
     """
     layers = dict(model.children())
+    with_weights = ", ".join(n for n, layer in layers.items() if layer.parameters())
     for name in names:
         if name not in layers:
-            raise ValueError(f"--freeze: the model has no layer {name!r}; its layers with weights are "
-                             f"{', '.join(n for n, l in layers.items() if l.parameters())}")
+            raise ValueError(f"--freeze: the model has no layer {name!r}; its layers with weights are {with_weights}")
+        if not layers[name].parameters():
+            raise ValueError(f"--freeze: layer {name!r} has no weights to freeze; its layers with weights are "
+                             f"{with_weights}")
         layers[name].freeze()
 
 

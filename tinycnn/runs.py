@@ -34,6 +34,11 @@ def load_checkpoint(path):
                                                                   "pca_values")))
     except (KeyError, TypeError, ValueError) as error:
         raise checkpoint.CheckpointError(f"{path}: does not describe a tinycnn AlexNet ({error})") from None
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or len(classes) != meta["config"]["num_classes"]:
+        raise checkpoint.CheckpointError(f"{path}: has no names for its {meta['config']['num_classes']} classes "
+                                         f"(meta 'classes'); expected a checkpoint of alexnet.py train, pretrain "
+                                         f"or import-weights")
     checkpoint.restore(path, model, entries)
     meta["preprocess"] = preprocess
     return model, meta

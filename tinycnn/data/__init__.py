@@ -40,11 +40,12 @@ def per_class(data, n, rng):
     return data.subset(np.sort(np.concatenate(keep)))
 
 
-def load(path, size, val_fraction=0.2, rng=None):
+def load(path, size, val_fraction=0.2, rng=None, min_classes=2):
     """Read `path` (a class-folder tree, a CIFAR-10 python-batches folder, or an .npz) -> (train, val).
 
     CIFAR-10's test_batch is its validation set; otherwise `val_fraction` of each class is held out.
-    A set with fewer than two classes is refused: a classifier of one class is always right.
+    A set with images of fewer than `min_classes` classes is refused: to train, it takes two (a classifier of
+    one class is always right); to evaluate, one will do.
     """
     rng = np.random.default_rng(rng)
     if not os.path.exists(path):
@@ -59,7 +60,7 @@ def load(path, size, val_fraction=0.2, rng=None):
     else:
         data = load_folder(path, size)
     present = np.unique(data.labels)
-    if len(present) < 2:
+    if len(present) < min_classes:
         raise ValueError(f"{path}: holds images of one class only ({data.classes[present[0]]!r}); expected at "
                          f"least two classes")
     train, val = split(data, val_fraction, rng)

@@ -92,39 +92,62 @@ def visible(names):
     return [name for name in names if not name.startswith(".")]
 
 
+RUN_FILES = ("last.npz", "best.npz", "history.json", "pretrained.npz")    # what alexnet.py train and pretrain write
+
+
+def run_folder(path):
+    """The file that makes `path` a run folder of tinycnn (its pictures are no class's images), or None."""
+    return next((name for name in RUN_FILES if os.path.isfile(os.path.join(path, name))), None)
+
+
+def sub_folders(path):
+    """The folders in `path` that may hold images, in natural order: hidden ones and run folders (with a warning
+    each) left out."""
+    found = []
+    for name in sorted(visible(os.listdir(path)), key=natural_key):
+        folder = os.path.join(path, name)
+        if not os.path.isdir(folder):
+            continue
+        marker = run_folder(folder)
+        if marker:
+            warnings.warn(f"{folder}: is a run folder of tinycnn (it holds {marker}), not images; skipped")
+        else:
+            found.append(name)
+    return found
+
+
 def image_files(path):
-    """Image files under a folder, recursively, in natural order (hidden files and folders left out)."""
+    """Image files under a folder and all its sub-folders, in natural order, each folder's own files first (the
+    one rule of train, evaluate and predict). Hidden files and folders, and run folders, are left out."""
     found = []
     for folder, folders, files in os.walk(path):
-        folders[:] = sorted(visible(folders), key=natural_key)          # os.walk descends in this order
+        folders[:] = sub_folders(folder)                                 # os.walk descends in this order
         found += [os.path.join(folder, f) for f in sorted(visible(files), key=natural_key)
                   if f.lower().endswith(IMAGE_SUFFIXES)]
     return found
 
 
 def load_folder(path, size):
-    """path/<class>/<image>: one sub-folder per class, classes in natural order ("2" before "10").
+    """path/<class>/<image>: one sub-folder per class, classes in natural order ("2" before "10"); a class's images
+    are those in its folder and in all the folders below it (image_files).
 
-    Folders and files whose names start with '.' are left out. Files that cannot be read are skipped and listed
-    in ImageSet.skipped (with a warning each), so one bad photo does not stop a run; a class left with no
-    readable image is an error.
+    Folders and files whose names start with '.' are left out, and so are tinycnn's run folders. Files that
+    cannot be read are skipped and listed in ImageSet.skipped (with a warning each), so one bad photo does not
+    stop a run; a class left with no readable image is an error.
     """
-    classes = sorted((d for d in visible(os.listdir(path)) if os.path.isdir(os.path.join(path, d))),
-                     key=natural_key)
+    classes = sub_folders(path)
     if not classes:
         raise ValueError(f"{path}: expected one sub-folder per class, found no sub-folders")
     images, labels, skipped = [], [], []
     for label, name in enumerate(classes):
         folder = os.path.join(path, name)
-        files = sorted((f for f in visible(os.listdir(folder)) if f.lower().endswith(IMAGE_SUFFIXES)),
-                       key=natural_key)
         before = len(images)
-        for file in files:
+        for file in image_files(folder):
             try:
-                images.append(read_image(os.path.join(folder, file), size))
+                images.append(read_image(file, size))
                 labels.append(label)
             except ValueError as error:
-                skipped.append(os.path.join(folder, file))
+                skipped.append(file)
                 warnings.warn(f"{error}; skipped")
         if len(images) == before:
             raise ValueError(f"{folder}: class folder has no readable images (expected files ending in "
@@ -167,9 +190,13 @@ def load_cifar(path, size):
     classes = [f"class {i}" for i in range(10)]
     meta = os.path.join(path, "batches.meta")
     if os.path.isfile(meta):
-        with open(meta, "rb") as f:
-            names = _CifarUnpickler(f, encoding="bytes").load().get(b"label_names", [])
-        classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names] or classes
+        try:
+            with open(meta, "rb") as f:
+                names = _CifarUnpickler(f, encoding="bytes").load().get(b"label_names", [])
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names] or classes
+        except Exception as error:               # a corrupt pickle raises almost any type
+            raise ValueError(f"{meta}: not a readable CIFAR-10 batches.meta ({type(error).__name__}: {error}); "
+                             f"expected a pickled dict with label_names") from None
     parts = [_read_cifar_batch(os.path.join(path, f)) for f in train_files]
     train = ImageSet(resize_array(np.concatenate([p[0] for p in parts]), size),
                      np.concatenate([p[1] for p in parts]), classes)
