@@ -141,3 +141,11 @@ def test_batchnorm_refuses_a_batch_size_that_gives_one_image_per_step(tmp_path):
     with pytest.raises(ValueError, match="Trainer: batch_size 1 gives a rank 1 image per step, and the model's "
                                          "BatchNorm needs at least 2: expected a batch size of at least 2"):
         trainer_for(tmp_path, model=batchnorm_model(), batch_size=1)
+
+
+def test_a_trainer_without_validation_images_is_refused_before_training(tmp_path):
+    train, val = data.builtin(48, 24, 36, seed=0)
+    empty = data.ImageSet(val.images[:0], val.labels[:0], val.classes)
+    with pytest.raises(ValueError, match="Trainer: val holds no images; expected at least one"):
+        Trainer(build(CONFIG, rng=0), CONFIG, train, empty, data.Preprocess.fit(train.images, 1 / 255), 32,
+                str(tmp_path), np.random.default_rng(0))

@@ -178,6 +178,9 @@ class Trainer:
     def __init__(self, model, config, train, val, preprocess, input_size, out_dir, rng, lr=0.01, momentum=0.9,
                  weight_decay=5e-4, batch_size=128, pca=True, patience=2, progress=True, dropout_rngs=(),
                  data_info=None, ranks=None):
+        if len(val) == 0:
+            raise ValueError("Trainer: val holds no images; expected at least one (validation decides when the "
+                             "learning rate drops and which epoch is best.npz)")
         self.model, self.config, self.train, self.val = model, config, train, val
         model.skip_input_gradient()
         self.preprocess, self.input_size, self.out_dir, self.rng = preprocess, input_size, out_dir, rng
