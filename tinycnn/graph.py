@@ -74,7 +74,8 @@ class Network(Layer):
     inputs is the name of one earlier node (or "input", the network's input) or a list of names for a layer
     that takes several arrays (Concat). Forward evaluates the nodes in order and returns the last one's value.
     Backward visits them in reverse; where one activation feeds several nodes, the gradients flowing back
-    into it are summed (the multivariate chain rule).
+    into it are summed (the multivariate chain rule). A layer object sits at one node only: it keeps what its
+    forward saved on itself, so two nodes would mix up their saved values (a second place needs a copy).
     """
 
     def __init__(self, nodes):
@@ -179,6 +180,14 @@ class Network(Layer):
             for source, d in ([(inputs, dx)] if isinstance(inputs, str) else zip(inputs, dx)):
                 grads[source] = grads[source] + d if source in grads else d
         return grads.get("input")
+
+    def node_inputs(self, x, training=False):
+        """Run forward and return [(name, layer, the input it got), ...]: gradcheck checks each layer alone on it."""
+        values, steps = {"input": x}, []
+        for name, layer, inputs in self.nodes:
+            steps.append((name, layer, self._gather(values, inputs)))
+            values[name] = layer.forward(steps[-1][2], training)
+        return steps
 
     def skip_input_gradient(self):
         """Training needs no dL/d(images): let the layers that read the input skip computing it."""
