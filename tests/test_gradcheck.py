@@ -94,3 +94,80 @@ def test_ci_draws_the_same_examples_on_every_run():
         env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
         done = subprocess.run([sys.executable, "-c", script], cwd=tests, env=env, capture_output=True, text=True)
         assert done.stdout.startswith(expected), done.stderr
+
+
+class WrongReLU(tc.ReLU):
+    def backward(self, dy):
+        return super().backward(dy) * 1.05                      # 5% off
+
+
+class NoBiasGradientDense(tc.Dense):
+    def backward(self, dy):
+        x = self.saved().x
+        self.weight.grad = dy.T @ x                              # forgets to set bias.grad
+        return dy @ self.weight.data
+
+
+def small_cnn(relu=tc.ReLU, dense=tc.Dense):
+    """conv1 -> relu1 -> conv2 -> flatten -> fc: a fault in relu1 spreads into conv1's gradients below it."""
+    rng = np.random.default_rng(0)
+    conv1 = tc.Conv2d(2, 3, 3, padding=1, dtype=np.float64, rng=rng)
+    conv1.bias.data[:] = [0.3, -0.2, 0.1]                       # ReLUs both on and off
+    return tc.Sequential({"conv1": conv1, "relu1": relu(), "conv2": tc.Conv2d(3, 2, 3, dtype=np.float64, rng=rng),
+                          "flatten": tc.Flatten(), "fc": dense(2 * 2 * 2, 3, dtype=np.float64, rng=rng)})
+
+
+def test_a_model_that_fails_names_the_first_layer_that_fails_alone():
+    """Issue #22: the worst gradient of the model is conv1's, below the fault; the message must name relu1."""
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 4))
+    assert tc.gradcheck(small_cnn(), x)
+    with pytest.raises(tc.GradcheckError) as error:
+        tc.gradcheck(small_cnn(WrongReLU), x)
+    assert "the first to fail is WrongReLU 'relu1'" in str(error.value)
+
+
+def test_a_model_whose_layers_all_pass_alone_blames_how_it_joins_them():
+    """Planted bug in the container: a Graph that keeps one branch's gradient where two must be summed."""
+
+    class OverwritingGraph(tc.Graph):
+        def backward(self, dy):
+            grads = {self.nodes[-1][0]: dy}
+            for name, layer, inputs in reversed(self.nodes):
+                dx = layer.backward(grads.pop(name))
+                for source, d in ([(inputs, dx)] if isinstance(inputs, str) else zip(inputs, dx)):
+                    grads[source] = d                                   # = where += is needed
+            return grads["input"]
+
+    rng = np.random.default_rng(0)
+    graph = OverwritingGraph([("a", tc.Dense(3, 2, dtype=np.float64, rng=rng), "input"),
+                              ("b", tc.Dense(3, 2, dtype=np.float64, rng=rng), "input"),
+                              ("ab", tc.Concat(), ["a", "b"])])
+    with pytest.raises(tc.GradcheckError, match="every layer passes: the fault is in how OverwritingGraph joins"):
+        tc.gradcheck(graph, rng.standard_normal((2, 3)))
+
+
+def test_a_gradient_backward_never_set_is_reported_as_never_set():
+    """Not as "analytical 0", which reads like a wrong formula; in a model, the layer that forgot is named."""
+    rng = np.random.default_rng(0)
+    with pytest.raises(tc.GradcheckError, match=r"gradient of bias was never set"):
+        tc.gradcheck(NoBiasGradientDense(3, 2, dtype=np.float64, rng=rng), rng.standard_normal((2, 3)))
+    with pytest.raises(tc.GradcheckError) as error:
+        tc.gradcheck(small_cnn(dense=NoBiasGradientDense), rng.standard_normal((2, 2, 4, 4)))
+    assert "gradient of fc.bias was never set" in str(error.value)
+    assert "the first to fail is NoBiasGradientDense 'fc'" in str(error.value)
+
+
+def test_a_layer_with_several_inputs_is_checked_on_each():
+    """Concat alone, as the layer-by-layer check of a Graph sees it: one record name per input."""
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 1, 2, 2)), rng.standard_normal((2, 3, 2, 2))]
+    assert tc.gradcheck(tc.Concat(), xs)
+    assert {r["name"] for r in tc.gradient_errors(tc.Concat(), xs)} == {"input[0]", "input[1]"}
+
+    class WrongConcat(tc.Concat):
+        def backward(self, dy):
+            first, second = super().backward(dy)
+            return [first, second * 1.01]
+
+    with pytest.raises(tc.GradcheckError, match=r"gradient of input\[1\] is wrong"):
+        tc.gradcheck(WrongConcat(), xs)

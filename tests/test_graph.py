@@ -52,6 +52,39 @@ def test_graph_refuses_unknown_inputs_and_duplicate_names():
         tc.Graph([("a", tc.ReLU(), "input"), ("a", tc.ReLU(), "a")])
 
 
+def test_one_layer_object_at_two_nodes_is_refused_naming_both():
+    """Issue #21: the second node's forward overwrote what the first node's backward needs, and gradcheck of
+    such a Graph failed (numerical 0, analytical -0.615). Refused when the network is built."""
+    relu = tc.ReLU()
+    with pytest.raises(ValueError, match=r"Graph: node 'r1' and node 'r2' are the same ReLU object"):
+        tc.Graph([("r1", relu, "input"), ("d", tc.Dense(3, 3), "r1"), ("r2", relu, "d")])
+    with pytest.raises(ValueError, match=r"Sequential: node 'a' and node 'b' are the same ReLU object"):
+        tc.Sequential({"a": relu, "b": relu})
+    with pytest.raises(ValueError, match=r"Sequential: node 're_lu' and node 're_lu_1' are the same ReLU"):
+        tc.Sequential([relu, relu])
+    inner = tc.Sequential({"relu": relu})
+    with pytest.raises(ValueError, match=r"'block.relu' in node 'block' and node 'again' are the same ReLU"):
+        tc.Graph([("block", inner, "input"), ("again", relu, "block")])
+
+
+def test_one_parameter_in_two_layers_is_refused_naming_both():
+    """Each backward sets p.grad, so the second layer's would overwrite the first's: refused, like a shared layer."""
+    a, b = tc.Dense(3, 3), tc.Dense(3, 3)
+    b.weight = a.weight
+    with pytest.raises(ValueError, match=r"'a.weight' in node 'a' and 'b.weight' in node 'b' are the same Parameter"):
+        tc.Sequential({"a": a, "b": b})
+
+
+def test_copies_of_one_layer_at_two_nodes_pass_gradcheck():
+    """What the refusal suggests: copy.deepcopy(layer) at the second node, which then keeps its own values."""
+    import copy
+    rng = np.random.default_rng(0)
+    relu, dense = tc.ReLU(), tc.Dense(3, 3, dtype=np.float64, rng=rng)
+    dense.bias.data[:] = [0.3, -0.2, 0.1]                       # no output at ReLU's kink, 0
+    graph = tc.Graph([("r1", relu, "input"), ("d", dense, "r1"), ("r2", copy.deepcopy(relu), "d")])
+    assert tc.gradcheck(graph, away_from_zero(rng, (2, 3)))
+
+
 def test_concat_refuses_mismatched_maps():
     with pytest.raises(ValueError, match="Concat.*must agree"):
         tc.Concat().forward([np.ones((1, 2, 3, 3)), np.ones((1, 2, 4, 4))])

@@ -65,6 +65,7 @@ def test_tiny_alexnet_gradcheck_catches_a_planted_bug_deep_inside():
         tc.gradcheck(model, away_from_zero(rng, (2, 3, 33, 33)), full_limit=400, directions=8)
     except tc.GradcheckError as error:
         assert "conv3.weight" in str(error)
+        assert "the first to fail is Conv2d 'conv3'" in str(error)          # checked layer by layer
     else:
         raise AssertionError("gradcheck missed a 0.1% error in conv3.weight")
 

@@ -161,3 +161,27 @@ def test_summary_runs_for_every_variant_with_trains_default_classes(capsys, vari
     for name, layer in model.children():
         if isinstance(layer, tc.Conv2d):
             assert rows[name][1] == "{}x{}".format(*layer.kernel_size), name
+
+
+def test_summary_names_a_users_layer_that_has_no_output_shape():
+    """Issue #22: the default output_shape returned the input's shape, so a layer that halves the maps but does not
+    say so made summary() blame the Dense layer after it. Now the layer itself is named."""
+
+    class Halve(tc.Layer):
+        def forward(self, x, training=False):
+            return x[:, :, ::2, ::2]
+
+    model = tc.Sequential({"conv": tc.Conv2d(3, 4, 3), "halve": Halve(), "flatten": tc.Flatten(),
+                           "fc": tc.Dense(4 * 3 * 3, 2)})
+    assert model.forward(np.ones((1, 3, 8, 8), np.float32)).shape == (1, 2)
+    with pytest.raises(NotImplementedError, match=r"Halve 'halve' \(\): output_shape is not implemented"):
+        model.summary((3, 8, 8))
+
+
+@pytest.mark.parametrize("layer, x_shape", [
+    (tc.ReLU(), (2, 3, 4, 5)), (tc.Tanh(), (2, 7)), (tc.Dropout(0.5, rng=0), (2, 3, 4, 5)),
+    (tc.LocalResponseNorm(), (2, 6, 3, 3)), (tc.BatchNorm2d(3), (2, 3, 4, 5)), (tc.BatchNorm1d(7), (2, 7))])
+def test_every_shipped_layer_that_keeps_the_shape_says_so(layer, x_shape):
+    """The layers whose output has the input's shape each have their own output_shape (there is no default)."""
+    y = layer.forward(np.ones(x_shape, np.float32), training=True)
+    assert layer.output_shape(x_shape[1:]) == y.shape[1:]

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .layers.base import Layer, check_finite, evaluation_keeps_saved_values
+from .layers.base import Layer, Parameter, check_finite, evaluation_keeps_saved_values
 
 
 def _keras_style_name(layer, taken):
@@ -17,6 +17,13 @@ def _keras_style_name(layer, taken):
         i += 1
         name = f"{base}_{i}"
     return name
+
+
+def _named_layers(path, layer):
+    """Yield (path, layer) for a layer and every layer below it: ("towers", ...), ("towers.conv1", ...), ..."""
+    yield path, layer
+    for name, child in layer.children():
+        yield from _named_layers(f"{path}.{name}", child)
 
 
 class Concat(Layer):
@@ -67,7 +74,8 @@ class Network(Layer):
     inputs is the name of one earlier node (or "input", the network's input) or a list of names for a layer
     that takes several arrays (Concat). Forward evaluates the nodes in order and returns the last one's value.
     Backward visits them in reverse; where one activation feeds several nodes, the gradients flowing back
-    into it are summed (the multivariate chain rule).
+    into it are summed (the multivariate chain rule). A layer object sits at one node only: it keeps what its
+    forward saved on itself, so two nodes would mix up their saved values (a second place needs a copy).
     """
 
     def __init__(self, nodes):
@@ -83,6 +91,8 @@ class Network(Layer):
                 raise ValueError(f"{type(self).__name__}: node {name!r} reads {missing}, which no earlier node "
                                  f"produces")
             seen.add(name)
+        self._refuse_shared_layers(nodes)
+        for name, layer, _ in nodes:
             layer.name = name
         self.nodes = list(nodes)
         last_reader = {}                                # value name -> index of the last node that reads it
@@ -92,6 +102,30 @@ class Network(Layer):
         self._done_after = [[] for _ in self.nodes]     # step -> the values no later node reads
         for source, step in last_reader.items():
             self._done_after[step].append(source)
+
+    def _refuse_shared_layers(self, nodes):
+        """One layer object (or Parameter) at two places of the network: raise ValueError naming both.
+
+        A layer keeps what forward saved on itself, so the second place's forward would overwrite what the first
+        place's backward needs; and each backward sets p.grad, so the second would overwrite the first's
+        gradient. Either way the gradients are wrong, silently.
+        """
+        def place(path, node):
+            return f"node {node!r}" if path == node else f"{path!r} in node {node!r}"
+
+        first = {}                                      # id of a layer or Parameter -> (path, node) where first seen
+        for node, layer, _ in nodes:
+            for path, part in _named_layers(node, layer):
+                things = [(path, type(part).__name__, part)]
+                things += [(f"{path}.{k}", "Parameter", p) for k, p in vars(part).items() if isinstance(p, Parameter)]
+                for where, kind, thing in things:
+                    if id(thing) in first:
+                        raise ValueError(
+                            f"{type(self).__name__}: {place(*first[id(thing)])} and {place(where, node)} are the same "
+                            f"{kind} object; a layer keeps what forward saved on itself and backward sets p.grad, "
+                            f"so one object at two places gives wrong gradients. Give each place its own layer "
+                            f"(copy.deepcopy(layer) makes one with the same weights)")
+                    first[id(thing)] = (where, node)
 
     def children(self):
         return [(name, layer) for name, layer, _ in self.nodes]
@@ -146,6 +180,14 @@ class Network(Layer):
             for source, d in ([(inputs, dx)] if isinstance(inputs, str) else zip(inputs, dx)):
                 grads[source] = grads[source] + d if source in grads else d
         return grads.get("input")
+
+    def node_inputs(self, x, training=False):
+        """Run forward and return [(name, layer, the input it got), ...]: gradcheck checks each layer alone on it."""
+        values, steps = {"input": x}, []
+        for name, layer, inputs in self.nodes:
+            steps.append((name, layer, self._gather(values, inputs)))
+            values[name] = layer.forward(steps[-1][2], training)
+        return steps
 
     def skip_input_gradient(self):
         """Training needs no dL/d(images): let the layers that read the input skip computing it."""

@@ -13,6 +13,9 @@ class ReLU(Layer):
     Saved for backward: y (where y > 0 is where x > 0).
     """
 
+    def output_shape(self, input_shape):
+        return tuple(input_shape)                      # element-wise: y has x's shape
+
     def forward(self, x, training=False):
         self.check_input(x)
         y = np.maximum(x, 0, out=np.empty(x.shape, x.dtype))
@@ -29,6 +32,9 @@ class ReLU(Layer):
 
 class Tanh(Layer):
     """y = tanh(x);  dx = dy * (1 - y^2).   x, y: any shape.   Saved for backward: y."""
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)                      # element-wise: y has x's shape
 
     def forward(self, x, training=False):
         self.check_input(x)

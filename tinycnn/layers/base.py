@@ -5,9 +5,10 @@ A layer is a function y = f(x; theta) that can also run backwards:
     y  = layer.forward(x, training)   # computes y and keeps what backward needs
     dx = layer.backward(dy)           # dL/dx, and p.grad = dL/dp for every parameter p
 
-`dy` is dL/dy for some scalar loss L, with the shape of y. Backward never recomputes the forward pass:
-it uses what forward saved (self.save_for_backward(x=x) in forward, self.saved().x in backward), so forward
-must come first. Each layer's docstring names what it saves.
+`dy` is dL/dy for some scalar loss L, with the shape of y. Backward works from what forward saved
+(self.save_for_backward(x=x) in forward, self.saved().x in backward), so forward must come first. A layer may
+save less and recompute the rest from it: Conv2d keeps only x and redoes im2col in backward, so the large column
+matrix is never held from one pass to the other. Each layer's docstring names what it saves.
 """
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -110,7 +111,11 @@ class Layer:
 
     # -- shape arithmetic, without running anything (shapes exclude the batch axis) -------------------
     def output_shape(self, input_shape):
-        return tuple(input_shape)
+        """The shape of y for an x of input_shape, both without the batch axis. No default: a guess (x's shape)
+        would let summary() blame the next layer for this one's mistake."""
+        raise NotImplementedError(f"{self.label()}: output_shape is not implemented; a layer must say what shape "
+                                  f"it returns (here for input shape {tuple(input_shape)}): summary() and "
+                                  f"profile() ask every layer")
 
     def macs(self, input_shape):
         """Multiply-accumulates per example for one forward pass (bias additions not counted)."""

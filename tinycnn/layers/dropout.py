@@ -33,6 +33,9 @@ class Dropout(Layer):
     def extra_repr(self):
         return f"p={self.p}"
 
+    def output_shape(self, input_shape):
+        return tuple(input_shape)                      # y has x's shape
+
     def forward(self, x, training=False):
         self.check_input(x)
         mask = None                                    # evaluation: the identity

@@ -46,6 +46,9 @@ class LocalResponseNorm(Layer):
         s = f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
         return s + (f", groups={self.groups}" if self.groups > 1 else "")
 
+    def output_shape(self, input_shape):
+        return tuple(input_shape)                      # y has x's shape
+
     def forward(self, x, training=False):
         """x: (N, C, H, W) -> y: (N, C, H, W)."""
         self.check_input(x, 4)
@@ -120,6 +123,9 @@ class _BatchNorm(Layer):
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)                      # y has x's shape
 
     def _per_channel(self, v):
         """(C,) -> broadcastable against x: (1, C) or (1, C, 1, 1)."""

@@ -1,4 +1,5 @@
-"""MaxPool2d: the largest value in each window, including the paper's overlapping 3x3 stride-2 pooling."""
+"""Pooling: MaxPool2d, the largest value in each window (with the paper's overlapping 3x3 stride-2 pooling), and
+AdaptiveAvgPool2d, the mean over a fixed grid of windows sized to fit any input (torchvision's AlexNet)."""
 import numpy as np
 
 from ..kernels import maxpool_backward, maxpool_forward
