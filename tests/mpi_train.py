@@ -23,6 +23,9 @@ class ToFloat64(tc.Layer):
     """The images arrive as float32 (data.Preprocess); the model computes in float64, where sums are exact enough
     to compare N ranks with one process to 1e-10."""
 
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
     def forward(self, x, training=False):
         return x.astype(np.float64)
 
