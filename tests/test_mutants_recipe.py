@@ -1,0 +1,138 @@
+"""Tests written for the mutants that survived the first mutation run (docs/mutation.md): each names the change
+to the recipe's code that it would catch. Messages are matched whole, since a user reads them whole."""
+import re
+
+import numpy as np
+import pytest
+
+from tinycnn import Parameter
+from tinycnn.data import Preprocess, centre_crop, pca_colour, random_crop_flip, ten_crops
+from tinycnn.data.augment import colour_offsets, draw_crops_flips
+from tinycnn.losses import MSELoss, SoftmaxCrossEntropy
+from tinycnn.optim import SGD
+
+
+def raises_exactly(error, message):
+    return pytest.raises(error, match="^" + re.escape(message) + "$")
+
+
+# -- losses ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("logits, got", [([[1.0, 2.0]], "list "), (np.ones((2, 3), np.int64), "int64 (2, 3)"),
+                                         (np.ones(3), "float64 (3,)")])
+def test_cross_entropy_names_what_it_got_instead_of_float_logits(logits, got):
+    with raises_exactly(ValueError, f"SoftmaxCrossEntropy: expected float logits of shape (N, K), got {got}"):
+        SoftmaxCrossEntropy().forward(logits, np.zeros(1, np.int64))
+
+
+@pytest.mark.parametrize("labels, got", [(np.zeros(2), "float64 (2,)"), (np.zeros((2, 1), np.int64), "int64 (2, 1)")])
+def test_cross_entropy_wants_integer_labels_one_per_row(labels, got):
+    with raises_exactly(ValueError, f"SoftmaxCrossEntropy: expected integer labels of shape (2,), got {got}"):
+        SoftmaxCrossEntropy().forward(np.zeros((2, 3)), labels)
+
+
+@pytest.mark.parametrize("loss, name", [(SoftmaxCrossEntropy(), "SoftmaxCrossEntropy"), (MSELoss(), "MSELoss")])
+def test_a_loss_backward_before_forward_says_so(loss, name):
+    with raises_exactly(RuntimeError, f"{name}: backward called before forward"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("prediction, target, message", [
+    (np.ones(2, np.int64), np.ones(2), "MSELoss: expected a float array as prediction, got int64"),
+    (np.ones(2), [1.0, 2.0], "MSELoss: expected a float array as target, got list")])
+def test_mse_names_the_argument_that_is_not_a_float_array(prediction, target, message):
+    with raises_exactly(ValueError, message):
+        MSELoss().forward(prediction, target)
+
+
+# -- SGD ------------------------------------------------------------------------------------------------------
+
+def test_sgd_defaults_are_the_papers_and_zero_momentum_or_decay_is_allowed():
+    p = Parameter(np.ones(2))
+    sgd = SGD([p])
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (0.01, 0.9, 5e-4)
+    SGD([p], momentum=0.0, weight_decay=0.0)
+
+
+def test_sgd_skips_a_frozen_parameter_and_still_updates_the_ones_after_it():
+    frozen, learning = Parameter(np.ones(2)), Parameter(np.ones(2))
+    frozen.trainable = False
+    for p in (frozen, learning):
+        p.grad[:] = 1.0
+    SGD([frozen, learning], lr=0.1, momentum=0.0, weight_decay=0.0).step()
+    np.testing.assert_array_equal(frozen.data, [1.0, 1.0])
+    np.testing.assert_allclose(learning.data, [0.9, 0.9])
+
+
+def test_sgd_updates_a_parameter_whose_array_is_not_contiguous():
+    p = Parameter(np.ones((2, 3)))
+    p.data = np.ones((3, 2)).T                           # a transposed view, as a user may assign
+    p.grad[:] = 1.0
+    SGD([p], lr=0.1, momentum=0.0, weight_decay=0.0).step()
+    np.testing.assert_allclose(p.data, np.full((2, 3), 0.9))
+
+
+# -- Preprocess -----------------------------------------------------------------------------------------------
+
+def test_preprocess_keeps_its_mean_image_in_float32_and_fits_over_many_chunks():
+    """fit sums in chunks of 512 images: 1100 images take three, and every chunk must count."""
+    images = np.random.default_rng(0).integers(0, 256, (1100, 2, 3, 3), dtype=np.uint8)
+    pre = Preprocess.fit(images, 1 / 255)
+    assert pre.mean_image.dtype == np.float32 and pre.mean_image.shape == (3, 2, 3)
+    pixels = images.astype(np.float64) / 255
+    np.testing.assert_allclose(pre.mean_image, pixels.mean(axis=0).transpose(2, 0, 1), rtol=1e-6)
+    values = np.linalg.eigvalsh(np.cov(pixels.reshape(-1, 3).T, bias=True))
+    np.testing.assert_allclose(pre.pca_values, values, rtol=1e-4)
+
+
+def test_grey_images_give_no_colour_direction_and_finite_noise():
+    """Grey pixels (R = G = B) have two zero eigenvalues, which rounding may make slightly negative: clipped to 0,
+    their square roots stay 0 instead of NaN."""
+    grey = np.random.default_rng(0).integers(0, 256, (50, 4, 4, 1), dtype=np.uint8).repeat(3, axis=3)
+    pre = Preprocess.fit(grey, 1 / 255)
+    assert (pre.pca_values >= 0).all()
+    assert np.isfinite(colour_offsets(20, pre, np.random.default_rng(0))).all()
+
+
+@pytest.mark.parametrize("images", [np.zeros((2, 4, 4, 3), np.float32), np.zeros((2, 4, 4, 4), np.uint8),
+                                    np.zeros((2, 4, 4), np.uint8)])
+def test_preprocess_fit_wants_uint8_rgb_images(images):
+    with raises_exactly(ValueError, f"Preprocess.fit: expected uint8 images of shape (N, S, S, 3), got "
+                                    f"{images.dtype} {images.shape}"):
+        Preprocess.fit(images, 1.0)
+
+
+def test_preprocess_names_the_shape_it_was_fitted_on():
+    pre = Preprocess.fit(np.zeros((2, 4, 6, 3), np.uint8), 1.0)
+    with raises_exactly(ValueError, "Preprocess: expected images of shape (N, 4, 6, 3), got (2, 5, 5, 3)"):
+        pre(np.zeros((2, 5, 5, 3), np.uint8))
+
+
+# -- crops, flips and colour ----------------------------------------------------------------------------------
+
+def test_about_half_the_crops_are_mirrored_and_the_rest_are_not():
+    x = np.arange(2000 * 4, dtype=np.float32).reshape(2000, 1, 2, 2)
+    out = random_crop_flip(x, 2, np.random.default_rng(0))
+    mirrored = np.all(out == x[:, :, :, ::-1], axis=(1, 2, 3))
+    assert np.all(mirrored | np.all(out == x, axis=(1, 2, 3)))
+    assert 0.45 < mirrored.mean() < 0.55
+    _, flips = draw_crops_flips(2000, 4, 2, np.random.default_rng(0))
+    assert 0.45 < flips.mean() < 0.55
+
+
+def test_pca_colour_adds_the_offsets_colour_offsets_draws_at_the_sigma_given():
+    pre = Preprocess.fit(np.random.default_rng(1).integers(0, 256, (20, 4, 4, 3), dtype=np.uint8), 1 / 255)
+    x = np.zeros((6, 3, 2, 2), np.float32)
+    offsets = colour_offsets(6, pre, np.random.default_rng(0), sigma=0.3)
+    np.testing.assert_array_equal(pca_colour(x, pre, np.random.default_rng(0), sigma=0.3),
+                                  np.broadcast_to(offsets[:, :, None, None], x.shape))
+    np.testing.assert_array_equal(colour_offsets(6, pre, np.random.default_rng(0)),          # the paper's 0.1
+                                  colour_offsets(6, pre, np.random.default_rng(0), sigma=0.1))
+
+
+def test_ten_crops_take_each_corner_of_a_window_that_is_not_square():
+    x = np.arange(1 * 1 * 5 * 7, dtype=np.float32).reshape(1, 1, 5, 7)
+    crops = ten_crops(x, 3)
+    for k, (top, left) in enumerate([(0, 0), (0, 4), (2, 0), (2, 4), (1, 2)]):
+        np.testing.assert_array_equal(crops[k], x[:, :, top:top + 3, left:left + 3])
+    np.testing.assert_array_equal(crops[4], centre_crop(x, 3))
