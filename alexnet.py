@@ -201,9 +201,8 @@ def train_config(args, init):
     else:
         config = architecture(args, args.variant or "mini")
     config.update(freeze=args.freeze, lr_mult=args.lr_mult, decay_mult=args.decay_mult)
-    mini = config["variant"] == "mini"           # the main job: small images, small batches, a higher rate
+    mini = config["variant"] == "mini"           # the main job: small images, small batches
     args.batch_size = args.batch_size or (32 if mini else 128)
-    args.lr = args.lr or (0.02 if mini else 0.01)
     return config
 
 
@@ -607,8 +606,8 @@ def parser():
     train.add_argument("--epochs", type=positive_int, default=7, help="epochs in all (counting those before --resume)")
     train.add_argument("--batch-size", type=positive_int, default=None,
                        help="default: 32 for mini, the paper's 128 otherwise")
-    train.add_argument("--lr", type=positive_float, default=None,
-                       help="initial learning rate; default: 0.02 for mini, the paper's 0.01 otherwise")
+    train.add_argument("--lr", type=positive_float, default=0.01,
+                       help="initial learning rate (the paper's)")
     train.add_argument("--positive-bias", type=number(float), default=1.0,
                        help="bias of conv2/4/5 and fc6/7 in the paper variant (Caffe: 0.1)")
     train.add_argument("--patience", type=positive_int, default=2,
