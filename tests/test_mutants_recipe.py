@@ -5,11 +5,13 @@ import re
 import numpy as np
 import pytest
 
-from tinycnn import Parameter
+from tinycnn import Parameter, data
 from tinycnn.data import Preprocess, centre_crop, pca_colour, random_crop_flip, ten_crops
-from tinycnn.data.augment import colour_offsets, draw_crops_flips
+from tinycnn.data.augment import colour_offsets, crop_flip, draw_crops_flips
 from tinycnn.losses import MSELoss, SoftmaxCrossEntropy
 from tinycnn.optim import SGD
+from tinycnn.runs import build
+from tinycnn.train import Plateau, Trainer, evaluate, predict_probs, scores, top_k_correct
 
 
 def raises_exactly(error, message):
@@ -136,3 +138,70 @@ def test_ten_crops_take_each_corner_of_a_window_that_is_not_square():
     for k, (top, left) in enumerate([(0, 0), (0, 4), (2, 0), (2, 4), (1, 2)]):
         np.testing.assert_array_equal(crops[k], x[:, :, top:top + 3, left:left + 3])
     np.testing.assert_array_equal(crops[4], centre_crop(x, 3))
+
+
+# -- the Trainer and its scores -------------------------------------------------------------------------------
+
+def test_scores_are_the_mean_cross_entropy_and_the_top_1_and_top_5_fractions():
+    probs = np.array([[0.7, 0.1, 0.1, 0.05, 0.03, 0.02],     # label 0: top-1
+                      [0.1, 0.5, 0.2, 0.1, 0.05, 0.05],      # label 2: top-5, not top-1
+                      [0.5, 0.2, 0.1, 0.1, 0.07, 0.03]])     # label 5: neither
+    labels = np.array([0, 2, 5])
+    got = scores(probs, labels)
+    assert got["top1"] == pytest.approx(1 / 3) and got["top5"] == pytest.approx(2 / 3)
+    assert got["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.2, 0.03])))
+
+
+def test_top_k_counts_equal_a_count_by_sorting():
+    rng = np.random.default_rng(0)
+    probs, labels = rng.random((50, 8)), rng.integers(0, 8, 50)
+    ranks = (-probs).argsort(axis=1)
+    for k in (1, 2, 3, 8):
+        assert top_k_correct(probs, labels, k) == sum(labels[i] in ranks[i, :k] for i in range(50))
+
+
+def test_the_plateau_defaults_are_the_papers_and_its_state_round_trips():
+    plateau = Plateau()
+    assert (plateau.patience, plateau.max_drops) == (2, 3)
+    for error in (0.5, 0.4, 0.45, 0.45):
+        plateau.step(error)
+    again = Plateau(patience=7, max_drops=1)
+    again.load(plateau.state())
+    assert again.state() == dict(best=0.4, bad_epochs=0, drops=1, patience=2, max_drops=3)
+
+
+def small_trainer(tmp_path, **kwargs):
+    train, val = data.builtin(24, 12, 36, seed=0)
+    config = dict(variant="mini", num_classes=6, groups=1, input_size=32, positive_bias=1.0)
+    return Trainer(build(config, rng=0), config, train, val, Preprocess.fit(train.images, 1 / 255), 32,
+                   str(tmp_path), np.random.default_rng(5), progress=False, **kwargs)
+
+
+def test_the_trainers_defaults_are_the_papers_recipe(tmp_path):
+    trainer = small_trainer(tmp_path)
+    sgd = trainer.optimizer
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (0.01, 0.9, 5e-4)
+    assert (trainer.batch_size, trainer.pca, trainer.plateau.patience) == (128, True, 2)
+
+
+@pytest.mark.parametrize("pca", [True, False])
+def test_a_training_batch_is_cropped_flipped_and_coloured_with_the_trainers_draws(tmp_path, pca):
+    trainer = small_trainer(tmp_path, pca=pca)
+    index = np.array([3, 1, 4, 1, 5])
+    batch = trainer.augmented_batch(index)
+    rng = np.random.default_rng(5)                             # the trainer's own stream, from its start
+    corners, flips = draw_crops_flips(5, 36, 32, rng)
+    expected = crop_flip(trainer.preprocess(trainer.train.images[index]), 32, corners, flips)
+    if pca:
+        expected = expected + colour_offsets(5, trainer.preprocess, rng)[:, :, None, None]
+    np.testing.assert_array_equal(batch, expected)
+    np.testing.assert_array_equal(trainer.augmented_batch(index, 1, 3).shape, (2, 3, 32, 32))
+
+
+def test_predictions_stay_finite_for_huge_logits_and_evaluation_takes_the_centre_crop(tmp_path):
+    trainer = small_trainer(tmp_path)
+    trainer.model["fc8"].weight.data *= 1e6                     # logits of about 1e5
+    probs = predict_probs(trainer.model, trainer.val.images, trainer.preprocess, 32)
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+    assert evaluate(trainer.model, trainer.val, trainer.preprocess, 32) == scores(probs, trainer.val.labels)
