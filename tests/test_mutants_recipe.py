@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from tinycnn import Parameter, data
+import tinycnn as tc
+from tinycnn import Parameter, checkpoint, data
 from tinycnn.data import Preprocess, centre_crop, pca_colour, random_crop_flip, ten_crops
 from tinycnn.data.augment import colour_offsets, crop_flip, draw_crops_flips
 from tinycnn.losses import MSELoss, SoftmaxCrossEntropy
@@ -205,3 +206,49 @@ def test_predictions_stay_finite_for_huge_logits_and_evaluation_takes_the_centre
     assert np.isfinite(probs).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
     assert evaluate(trainer.model, trainer.val, trainer.preprocess, 32) == scores(probs, trainer.val.labels)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------------
+
+def bn_model(rng=0):
+    return tc.Sequential({"conv1": tc.Conv2d(3, 2, 3, rng=rng), "bn1": tc.BatchNorm2d(2)})
+
+
+def test_a_checkpoint_gives_back_the_buffers_and_names_one_that_is_missing(tmp_path):
+    model = bn_model()
+    model["bn1"].running_mean[:] = [0.5, -1.5]
+    model["bn1"].running_var[:] = [2.0, 3.0]
+    checkpoint.save(str(tmp_path / "c.npz"), model, {"epoch": 0})
+    entries, meta = checkpoint.read(str(tmp_path / "c.npz"))
+    again = bn_model(rng=1)
+    checkpoint.restore("c.npz", again, entries)
+    np.testing.assert_array_equal(again["bn1"].running_mean, [0.5, -1.5])
+    np.testing.assert_array_equal(again["bn1"].running_var, [2.0, 3.0])
+    del entries["buffer/bn1.running_var"]
+    with raises_exactly(checkpoint.CheckpointError, "c.npz: missing buffer/bn1.running_var"):
+        checkpoint.restore("c.npz", again, entries)
+
+
+def test_a_checkpoint_of_another_model_names_what_is_missing_and_unexpected(tmp_path):
+    checkpoint.save(str(tmp_path / "c.npz"), bn_model(), {})
+    entries, _ = checkpoint.read(str(tmp_path / "c.npz"))
+    other = tc.Sequential({"conv9": tc.Conv2d(3, 2, 3, rng=0), "bn1": tc.BatchNorm2d(2)})
+    with raises_exactly(checkpoint.CheckpointError, "c.npz: parameters do not match the model (missing "
+                        "['conv9.bias', 'conv9.weight'], unexpected ['conv1.bias', 'conv1.weight'])"):
+        checkpoint.restore("c.npz", other, entries)
+
+
+def test_npz_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path):
+    np.savez(tmp_path / "plain.npz", x=np.zeros(2))
+    with raises_exactly(checkpoint.CheckpointError, f"{tmp_path}/plain.npz: not a tinycnn checkpoint (no 'meta' "
+                                                    f"entry)"):
+        checkpoint.read(str(tmp_path / "plain.npz"))
+    np.savez(tmp_path / "bad.npz", meta=np.array("{"))
+    with pytest.raises(checkpoint.CheckpointError, match="bad.npz: not a tinycnn checkpoint \\(its 'meta' entry is "
+                                                         "not JSON: "):
+        checkpoint.read(str(tmp_path / "bad.npz"))
+    np.savez(tmp_path / "empty.npz")                       # an empty zip starts PK\x05\x06
+    assert checkpoint.read_npz(str(tmp_path / "empty.npz")) == {}
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path))}: cannot be read \\(Is a directory\\); "
+                                         f"expected an .npz archive of arrays$"):
+        checkpoint.read_npz(str(tmp_path))
