@@ -252,3 +252,16 @@ def test_npz_files_that_are_not_checkpoints_are_named_for_what_they_are(tmp_path
     with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path))}: cannot be read \\(Is a directory\\); "
                                          f"expected an .npz archive of arrays$"):
         checkpoint.read_npz(str(tmp_path))
+
+
+def test_a_zip_of_garbage_and_a_truncated_archive_say_what_numpy_found(tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "garbage.npz", "w") as archive:
+        archive.writestr("x.npy", b"\x93NUMPY\x01\x00\x10\x00{not a header}   \n")   # magic, then garbage
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path))}/garbage.npz: not a readable .npz archive \\("):
+        checkpoint.read_npz(str(tmp_path / "garbage.npz"))
+    np.savez(tmp_path / "whole.npz", x=np.zeros(1000))
+    blob = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(blob[:len(blob) // 2])
+    with pytest.raises(ValueError, match="cut.npz: corrupt or truncated .npz archive \\(BadZipFile: "):
+        checkpoint.read_npz(str(tmp_path / "cut.npz"))
