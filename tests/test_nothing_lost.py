@@ -242,3 +242,18 @@ def test_evaluate_draws_one_confusion_picture_per_data_set(photo_run, tmp_path):
         code, out, err = cli("evaluate", "--checkpoint", run / "last.npz", "--data", tmp_path / subset)
         assert code == 0 and out.splitlines()[-1] == f"wrote {run}/last_confusion_{subset}.png", err
     assert (run / "last_confusion_ab.png").read_bytes() != (run / "last_confusion_bc.png").read_bytes()
+
+
+def test_reading_a_folder_shows_progress_on_a_terminal_only(tmp_path, monkeypatch):
+    """Loading a large folder is the slow part of train and evaluate: it gets a bar of its own."""
+    import tinycnn.data.images as images
+    bars = []
+
+    def bar(iterable, desc, disable, **kwargs):
+        bars.append(dict(total=len(iterable), desc=desc, disable=disable))
+        return iterable
+
+    monkeypatch.setattr(images, "tqdm", bar)
+    save_shapes(tmp_path / "pics", ["a", "b"], 3)
+    assert len(images.load_folder(str(tmp_path / "pics"), 16)) == 6
+    assert bars == [dict(total=6, desc=f"reading {tmp_path / 'pics'}", disable=None)]

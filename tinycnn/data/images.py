@@ -10,6 +10,7 @@ import re
 import warnings
 
 import numpy as np
+from tqdm import tqdm
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -138,20 +139,19 @@ def load_folder(path, size):
     classes = sub_folders(path)
     if not classes:
         raise ValueError(f"{path}: expected one sub-folder per class, found no sub-folders")
+    files = [(label, file) for label, name in enumerate(classes) for file in image_files(os.path.join(path, name))]
     images, labels, skipped = [], [], []
-    for label, name in enumerate(classes):
-        folder = os.path.join(path, name)
-        before = len(images)
-        for file in image_files(folder):
-            try:
-                images.append(read_image(file, size))
-                labels.append(label)
-            except ValueError as error:
-                skipped.append(file)
-                warnings.warn(f"{error}; skipped")
-        if len(images) == before:
-            raise ValueError(f"{folder}: class folder has no readable images (expected files ending in "
-                             f"{', '.join(IMAGE_SUFFIXES)})")
+    for label, file in tqdm(files, desc=f"reading {path}", unit="image", leave=False, mininterval=0.5,
+                            disable=None):                  # None: a bar on a terminal only
+        try:
+            images.append(read_image(file, size))
+            labels.append(label)
+        except ValueError as error:
+            skipped.append(file)
+            warnings.warn(f"{error}; skipped")
+    for label in sorted(set(range(len(classes))) - set(labels)):
+        raise ValueError(f"{os.path.join(path, classes[label])}: class folder has no readable images (expected "
+                         f"files ending in {', '.join(IMAGE_SUFFIXES)})")
     return ImageSet(np.stack(images), np.array(labels, np.int64), classes, skipped)
 
 
