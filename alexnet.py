@@ -168,10 +168,15 @@ def check_out(args):
                          f"start again with another --out (or --overwrite to replace it)")
 
 
+def holds_class_folders(path):
+    """--data PATH is a folder of class folders (not an .npz, a CIFAR folder or the built-in shapes)."""
+    return bool(path) and os.path.isdir(path) and not data.is_cifar(path)
+
+
 def check_outside_data(args):
     """--out inside a --data folder of class folders: the run's pictures would become a class of the next run that
     reads it."""
-    if args.data and os.path.isdir(args.data) and not data.is_cifar(args.data):
+    if holds_class_folders(args.data):
         data_folder, out = os.path.realpath(args.data), os.path.realpath(args.out)
         if os.path.commonpath([data_folder, out]) == data_folder:
             raise ValueError(f"--out {args.out}: is inside --data {args.data}, where the run's pictures would "
@@ -259,7 +264,7 @@ def command_train(args):
         if train.skipped:
             warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
         check_validation(args, val)
-        if args.data and os.path.isdir(args.data) and not data.is_cifar(args.data):
+        if holds_class_folders(args.data):
             say(folder_counts(args.data, train, val))
         config = dict(config, num_classes=len(train.classes))
         model_rng = np.random.default_rng([args.seed, 1])

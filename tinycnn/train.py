@@ -192,10 +192,10 @@ class Trainer:
         self.batch_size, self.pca, self.progress = batch_size, pca, progress and self.writes
         self.plateau = Plateau(patience)
         self.drop_single = any(isinstance(layer, (BatchNorm1d, BatchNorm2d)) for layer in model.layers())
-        if self.drop_single and min(self.ranks.shares(batch_size)) < 2:
-            raise ValueError(f"Trainer: batch_size {batch_size} gives a rank "
-                             f"{min(self.ranks.shares(batch_size))} image per step, and the model's BatchNorm "
-                             f"needs at least 2: expected a batch size of at least {2 * self.ranks.size}")
+        fewest = min(self.ranks.shares(batch_size))
+        if self.drop_single and fewest < 2:
+            raise ValueError(f"Trainer: batch_size {batch_size} gives a rank {fewest} image per step, and the model's "
+                             f"BatchNorm needs at least 2: expected a batch size of at least {2 * self.ranks.size}")
         self.dropout_rngs = list(dropout_rngs)
         self.data_info = data_info
         self.epoch, self.history = 0, []
