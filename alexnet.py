@@ -44,8 +44,10 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn.plots import save_confusion, save_run_pictures
     from tinycnn.pretrain import pretrain_layerwise
     from tinycnn.runs import build, load_checkpoint, load_run_data
-    from tinycnn.train import (Interrupted, Trainer, TrainingDiverged, check_resumable, confusion_matrix, evaluate,
-                               predict_probs, scores)
+    from tinycnn.evaluation import confusion_matrix, evaluate, predict_probs, scores
+    from tinycnn.resume_checks import check_resumable
+    from tinycnn.stopping import Interrupted
+    from tinycnn.train import Trainer, TrainingDiverged
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
@@ -267,20 +269,19 @@ def command_train(args):
         if holds_class_folders(args.data):
             say(folder_counts(args.data, train, val))
         config = dict(config, num_classes=len(train.classes))
-        model_rng = np.random.default_rng([args.seed, 1])
-        model = build(config, rng=model_rng)
+        model = build(config, rng=np.random.default_rng([args.seed, 1]))
         preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
         if init:
             fine_tune_from(init, model, preprocess, args, train.classes, say)
         set_what_learns(model, args)
-    trainer = Trainer(model, config, train, val, preprocess, size, args.out, np.random.default_rng([args.seed, 2]),
-                      lr=args.lr, batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience,
-                      dropout_rngs=[model_rng], data_info=data_info, ranks=ranks)
+    trainer = Trainer(model, config, train, val, preprocess, size, args.out, args.seed, lr=args.lr,
+                      batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience, data_info=data_info,
+                      ranks=ranks)
     if args.resume:                              # other classes in the same folder fail here, before training
         trainer.resume(last)
         steps = -(-len(train) // args.batch_size)
-        say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.partial[1]} of {steps}"
-                                  if trainer.partial else f"after epoch {trainer.epoch}"))
+        say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.cut[0]} of {steps}"
+                                  if trainer.cut else f"after epoch {trainer.epoch}"))
     old_run = OldRun(args.out) if args.overwrite and ranks.rank == 0 else None    # now that the new run can start
     where = "" if ranks.size == 1 else (f"; {ranks.size} ranks share each batch of {args.batch_size}: "
                                         f"{' + '.join(map(str, ranks.shares(args.batch_size)))} images")

@@ -36,9 +36,9 @@ def step(model, x, labels, share, parallel=None):
 def main():
     ranks = world()
     model = network()
-    parallel = DataParallel(model, ranks, (3, 6, 6))
+    parallel = DataParallel(model, ranks)
     x, labels = batch()
-    start, stop = parallel.shard(len(x))
+    start, stop = ranks.shard(len(x))
     step(model, x[start:stop], labels[start:stop], (stop - start) / len(x), parallel)
     if ranks.rank == 0:
         arrays = {f"grad/{name}": p.grad for name, p in model.named_parameters()}

@@ -58,8 +58,7 @@ def main():
     model_rng = np.random.default_rng([0, 1])
     model = float64_model(model_rng, args.batchnorm)
     trainer = Trainer(model, {"variant": "mini"}, train, val, data.Preprocess.fit(train.images, 1 / 255), 32, args.out,
-                      np.random.default_rng([0, 2]), lr=0.02, batch_size=args.batch_size, progress=False,
-                      dropout_rngs=[model_rng], ranks=ranks)
+                      0, lr=0.02, batch_size=args.batch_size, progress=False, ranks=ranks)
     if args.resume:
         trainer.resume(os.path.join(args.out, "last.npz"))
     trainer.fit(args.epochs, log=lambda line: None)

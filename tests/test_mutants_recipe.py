@@ -8,11 +8,13 @@ import pytest
 import tinycnn as tc
 from tinycnn import Parameter, checkpoint, data
 from tinycnn.data import Preprocess, centre_crop, pca_colour, random_crop_flip, ten_crops
-from tinycnn.data.augment import colour_offsets, crop_flip, draw_crops_flips
 from tinycnn.losses import MSELoss, SoftmaxCrossEntropy
 from tinycnn.optim import SGD
 from tinycnn.runs import build
-from tinycnn.train import Plateau, Trainer, evaluate, predict_probs, scores, top_k_correct
+from tinycnn.evaluation import evaluate, predict_probs, scores, top_k_correct
+from tinycnn.optim import Plateau
+from tinycnn.streams import ImageStreams, epoch_order
+from tinycnn.train import Trainer
 
 
 def raises_exactly(error, message):
@@ -94,7 +96,7 @@ def test_grey_images_give_no_colour_direction_and_finite_noise():
     grey = np.random.default_rng(0).integers(0, 256, (50, 4, 4, 1), dtype=np.uint8).repeat(3, axis=3)
     pre = Preprocess.fit(grey, 1 / 255)
     assert (pre.pca_values >= 0).all()
-    assert np.isfinite(colour_offsets(20, pre, np.random.default_rng(0))).all()
+    assert np.isfinite(pca_colour(np.zeros((20, 3, 1, 1), np.float32), pre, np.random.default_rng(0))).all()
 
 
 @pytest.mark.parametrize("images", [np.zeros((2, 4, 4, 3), np.float32), np.zeros((2, 4, 4, 4), np.uint8),
@@ -119,18 +121,17 @@ def test_about_half_the_crops_are_mirrored_and_the_rest_are_not():
     mirrored = np.all(out == x[:, :, :, ::-1], axis=(1, 2, 3))
     assert np.all(mirrored | np.all(out == x, axis=(1, 2, 3)))
     assert 0.45 < mirrored.mean() < 0.55
-    _, flips = draw_crops_flips(2000, 4, 2, np.random.default_rng(0))
-    assert 0.45 < flips.mean() < 0.55
 
 
-def test_pca_colour_adds_the_offsets_colour_offsets_draws_at_the_sigma_given():
+def test_pca_colour_adds_one_offset_per_image_drawn_at_the_sigma_given():
     pre = Preprocess.fit(np.random.default_rng(1).integers(0, 256, (20, 4, 4, 3), dtype=np.uint8), 1 / 255)
     x = np.zeros((6, 3, 2, 2), np.float32)
-    offsets = colour_offsets(6, pre, np.random.default_rng(0), sigma=0.3)
-    np.testing.assert_array_equal(pca_colour(x, pre, np.random.default_rng(0), sigma=0.3),
-                                  np.broadcast_to(offsets[:, :, None, None], x.shape))
-    np.testing.assert_array_equal(colour_offsets(6, pre, np.random.default_rng(0)),          # the paper's 0.1
-                                  colour_offsets(6, pre, np.random.default_rng(0), sigma=0.1))
+    a = np.random.default_rng(0).normal(0.0, 0.3, (6, 3)).astype(np.float32)
+    offsets = (a * np.sqrt(pre.pca_values)) @ pre.pca_vectors.T
+    np.testing.assert_allclose(pca_colour(x, pre, np.random.default_rng(0), sigma=0.3),
+                               np.broadcast_to(offsets[:, :, None, None], x.shape), rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(pca_colour(x, pre, np.random.default_rng(0)),          # the paper's 0.1
+                                  pca_colour(x, pre, np.random.default_rng(0), sigma=0.1))
 
 
 def test_ten_crops_take_each_corner_of_a_window_that_is_not_square():
@@ -175,7 +176,7 @@ def small_trainer(tmp_path, **kwargs):
     train, val = data.builtin(24, 12, 36, seed=0)
     config = dict(variant="mini", num_classes=6, groups=1, input_size=32, positive_bias=1.0)
     return Trainer(build(config, rng=0), config, train, val, Preprocess.fit(train.images, 1 / 255), 32,
-                   str(tmp_path), np.random.default_rng(5), progress=False, **kwargs)
+                   str(tmp_path), 5, progress=False, **kwargs)
 
 
 def test_the_trainers_defaults_are_the_papers_recipe(tmp_path):
@@ -186,17 +187,18 @@ def test_the_trainers_defaults_are_the_papers_recipe(tmp_path):
 
 
 @pytest.mark.parametrize("pca", [True, False])
-def test_a_training_batch_is_cropped_flipped_and_coloured_with_the_trainers_draws(tmp_path, pca):
-    trainer = small_trainer(tmp_path, pca=pca)
-    index = np.array([3, 1, 4, 1, 5])
-    batch = trainer.augmented_batch(index)
-    rng = np.random.default_rng(5)                             # the trainer's own stream, from its start
-    corners, flips = draw_crops_flips(5, 36, 32, rng)
-    expected = crop_flip(trainer.preprocess(trainer.train.images[index]), 32, corners, flips)
+def test_a_training_batch_is_cropped_flipped_and_coloured_from_its_images_streams(tmp_path, pca):
+    trainer = small_trainer(tmp_path, pca=pca, batch_size=10)
+    batch = list(trainer.batches())[1]                         # the second batch: places 10..19 of epoch 0
+    np.testing.assert_array_equal(batch.images, epoch_order(5, 0, 24)[10:20])
+    x, labels = trainer.augment(batch)
+    rng = ImageStreams(5, 0, np.arange(10, 20))               # seed 5, epoch 0
+    expected = random_crop_flip(trainer.preprocess(trainer.train.images[batch.images]), 32, rng)
     if pca:
-        expected = expected + colour_offsets(5, trainer.preprocess, rng)[:, :, None, None]
-    np.testing.assert_array_equal(batch, expected)
-    np.testing.assert_array_equal(trainer.augmented_batch(index, 1, 3).shape, (2, 3, 32, 32))
+        expected = pca_colour(expected, trainer.preprocess, rng)
+    np.testing.assert_array_equal(x, expected)
+    np.testing.assert_array_equal(labels, trainer.train.labels[batch.images])
+    assert [(b.step, b.size, b.share) for b in trainer.batches()] == [(0, 10, 1.0), (1, 10, 1.0), (2, 4, 1.0)]
 
 
 def test_predictions_stay_finite_for_huge_logits_and_evaluation_takes_the_centre_crop(tmp_path):

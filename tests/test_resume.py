@@ -9,7 +9,8 @@ import pytest
 import tinycnn as tc
 from tinycnn import checkpoint, data
 from tinycnn.runs import build
-from tinycnn.train import Interrupted, Trainer
+from tinycnn.stopping import Interrupted
+from tinycnn.train import Trainer
 
 CONFIG = dict(variant="mini", num_classes=6, groups=1, input_size=32, positive_bias=1.0)
 
@@ -20,8 +21,8 @@ def trainer_for(out, n_train=48, batch_size=16, model=None, preprocess=None, **k
     model_rng = np.random.default_rng([0, 1])
     model = model or build(CONFIG, rng=model_rng)
     preprocess = preprocess or data.Preprocess.fit(train.images, 1 / 255)
-    return Trainer(model, CONFIG, train, val, preprocess, 32, str(out), np.random.default_rng([0, 2]), lr=0.01,
-                   batch_size=batch_size, progress=False, dropout_rngs=[model_rng], **kwargs)
+    return Trainer(model, CONFIG, train, val, preprocess, 32, str(out), 0, lr=0.01,
+                   batch_size=batch_size, progress=False, **kwargs)
 
 
 def quiet(line):
@@ -81,11 +82,11 @@ def interrupt_at_step(trainer, cut):
     """Let the trainer's `cut`-th step (counted from 1) finish, then deliver SIGINT as Ctrl-C would."""
     step, steps = trainer.train_step, []
 
-    def step_then_signal(index, where):
-        done = step(index, where)
-        steps.append(len(index))
+    def step_then_signal(batch):
+        done = step(batch)
+        steps.append(batch.size)
         if len(steps) == cut:
-            trainer._signal = signal.SIGINT
+            trainer.stop.signum = signal.SIGINT
         return done
 
     trainer.train_step = step_then_signal
@@ -148,4 +149,4 @@ def test_a_trainer_without_validation_images_is_refused_before_training(tmp_path
     empty = data.ImageSet(val.images[:0], val.labels[:0], val.classes)
     with pytest.raises(ValueError, match="Trainer: val holds no images; expected at least one"):
         Trainer(build(CONFIG, rng=0), CONFIG, train, empty, data.Preprocess.fit(train.images, 1 / 255), 32,
-                str(tmp_path), np.random.default_rng(0))
+                str(tmp_path), 0)

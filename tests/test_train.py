@@ -16,7 +16,10 @@ from tinycnn import checkpoint, data
 from tinycnn.data import ten_crops
 from tinycnn.models import alexnet
 from tinycnn.runs import build, load_checkpoint
-from tinycnn.train import Interrupted, Plateau, Trainer, TrainingDiverged, evaluate, predict_probs, top_k_correct
+from tinycnn.evaluation import evaluate, predict_probs, top_k_correct
+from tinycnn.optim import Plateau
+from tinycnn.stopping import Interrupted
+from tinycnn.train import Trainer, TrainingDiverged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,8 +44,8 @@ def small_run(tmp_path, epochs=1, **kwargs):
     model_rng = np.random.default_rng([0, 1])
     model = build(config, rng=model_rng)
     pre = data.Preprocess.fit(train.images, 1 / 255)
-    trainer = Trainer(model, config, train, val, pre, 32, str(tmp_path), np.random.default_rng([0, 2]), lr=0.01,
-                      batch_size=16, progress=False, dropout_rngs=[model_rng], **kwargs)
+    trainer = Trainer(model, config, train, val, pre, 32, str(tmp_path), 0, lr=0.01,
+                      batch_size=16, progress=False, **kwargs)
     trainer.fit(epochs, log=lambda line: None)
     return trainer
 
@@ -272,7 +275,7 @@ def test_a_signal_after_an_epochs_last_step_stops_at_the_end_of_that_epoch(tmp_p
 
     def signal_arrives(trainer):
         epochs.append(trainer.epoch)
-        trainer._on_signal(signal.SIGINT, None)
+        trainer.stop._catch(signal.SIGINT, None)
 
     with pytest.raises(Interrupted, match=rf"interrupted by SIGINT after epoch 1; saved {tmp_path}/last.npz"):
         trainer.fit(2, log=lambda line: None, after_epoch=signal_arrives)
@@ -286,9 +289,9 @@ def test_an_epoch_cut_short_resumes_only_with_the_batch_size_it_was_cut_with(tmp
     trainer = small_run(tmp_path, epochs=0)
     first_step = trainer.train_step
 
-    def step_then_signal(index, where):                  # Ctrl-C during the first step of epoch 1
-        done = first_step(index, where)
-        trainer._signal = signal.SIGINT
+    def step_then_signal(batch):                         # Ctrl-C during the first step of epoch 1
+        done = first_step(batch)
+        trainer.stop.signum = signal.SIGINT
         return done
 
     trainer.train_step = step_then_signal

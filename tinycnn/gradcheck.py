@@ -23,7 +23,7 @@ the model joins them.
 """
 import numpy as np
 
-from .graph import Network
+from .graph import Graph
 from .layers.base import backward_after_evaluation
 
 
@@ -160,7 +160,7 @@ def gradcheck(layer, x, training=True, eps=1e-6, atol=1e-6, rtol=1e-4, full_limi
                    seed=seed)
     message = _verdict(gradient_errors(layer, x, training, eps, full_limit, directions, seed), atol, rtol)
     if message is not None:
-        if isinstance(layer, Network):
+        if isinstance(layer, Graph):
             message += "\n" + _first_failing_layer(layer, x, options)
         raise GradcheckError(message)
     return True

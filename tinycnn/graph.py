@@ -2,6 +2,7 @@
 
 Both containers describe themselves without running: summary() prints a Keras-style table, profile() returns it.
 """
+import contextlib
 import re
 
 import numpy as np
@@ -68,8 +69,26 @@ def _size(value, kernel=False):
     return f"{a}x{b}" if kernel or a != b else str(a)
 
 
-class Network(Layer):
+@contextlib.contextmanager
+def drawing_from(network, rng):
+    """Within the block, every layer of network that holds a Generator (`layer.rng`: Dropout) draws from rng
+    instead; rng None leaves them alone."""
+    drawing = [layer for _, layer in _named_layers("", network) if hasattr(layer, "rng")] if rng is not None else []
+    own = [layer.rng for layer in drawing]
+    for layer in drawing:
+        layer.rng = rng
+    try:
+        yield
+    finally:
+        for layer, generator in zip(drawing, own):
+            layer.rng = generator
+
+
+class Graph(Layer):
     """A named DAG of layers: each node is (name, layer, inputs), listed so that inputs come first.
+
+        tc.Graph([("conv_a", tc.Conv2d(3, 4, 3), "input"), ("conv_b", tc.Conv2d(3, 4, 3), "input"),
+                  ("both", tc.Concat(), ["conv_a", "conv_b"])])
 
     inputs is the name of one earlier node (or "input", the network's input) or a list of names for a layer
     that takes several arrays (Concat). Forward evaluates the nodes in order and returns the last one's value.
@@ -154,18 +173,22 @@ class Network(Layer):
         if isinstance(x, np.ndarray) and x.dtype.kind == "f":
             check_finite(x, f"{type(self).__name__} '{self.name or 'model'}' input")
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         """Evaluate every node in order. In evaluation (training=False) nothing is kept for backward: each layer
-        forgets what it saved once its output exists, and each value is dropped after its last reader."""
+        forgets what it saved once its output exists, and each value is dropped after its last reader.
+
+        rng: where the layers that draw while training (Dropout) take this call's random numbers, in place of
+        their own Generator: the Trainer passes the ImageStreams of the batch's images (tinycnn/streams.py)."""
         self.check_model_input(x)
-        lean = not training and not evaluation_keeps_saved_values()
-        values = {"input": x}
-        for step, (name, layer, inputs) in enumerate(self.nodes):
-            values[name] = layer.forward(self._gather(values, inputs), training)
-            if lean:
-                layer.forget_saved()
-                for source in self._done_after[step]:
-                    del values[source]
+        with drawing_from(self, rng):
+            lean = not training and not evaluation_keeps_saved_values()
+            values = {"input": x}
+            for step, (name, layer, inputs) in enumerate(self.nodes):
+                values[name] = layer.forward(self._gather(values, inputs), training)
+                if lean:
+                    layer.forget_saved()
+                    for source in self._done_after[step]:
+                        del values[source]
         return values[self.nodes[-1][0]]
 
     def backward(self, dy):
@@ -230,7 +253,7 @@ class Network(Layer):
         """
         rows = []
         for name, layer, in_shape, out_shape in self._shapes(input_shape):
-            if isinstance(layer, Network):
+            if isinstance(layer, Graph):
                 rows += [dict(row, name=f"{name}.{row['name']}") for row in layer.profile(in_shape)]
                 continue
             trainable = sum(p.size for p in layer.parameters())
@@ -274,16 +297,9 @@ class Network(Layer):
         return text
 
 
-class Graph(Network):
-    """A named DAG with branches: Graph([(name, layer, inputs), ...]), e.g. the paper's two GPU towers.
-
-        tc.Graph([("conv_a", tc.Conv2d(3, 4, 3), "input"), ("conv_b", tc.Conv2d(3, 4, 3), "input"),
-                  ("both", tc.Concat(), ["conv_a", "conv_b"])])
-    """
-
-
-class Sequential(Network):
-    """y = f_L(... f_2(f_1(x))); backward runs the layers in reverse, passing each dx on as the next dy.
+class Sequential(Graph):
+    """y = f_L(... f_2(f_1(x))): a Graph whose every node reads the one before it. Forward and backward are the
+    Graph's: backward runs the layers in reverse, passing each dx on as the next dy.
 
     layers: a list of layers (named conv2d, conv2d_1, ... like Keras) or a dict {name: layer}.
     model["conv1"] or model[0] returns a layer.
@@ -300,22 +316,3 @@ class Sequential(Network):
                 items.append((name, layer))
         previous = ["input"] + [name for name, _ in items]
         super().__init__([(name, layer, source) for (name, layer), source in zip(items, previous)])
-
-    def forward(self, x, training=False):
-        """In evaluation (training=False) each layer forgets what it saved for backward once its output exists."""
-        self.check_model_input(x)
-        lean = not training and not evaluation_keeps_saved_values()
-        for _, layer, _ in self.nodes:
-            x = layer.forward(x, training)
-            if lean:
-                layer.forget_saved()
-        return x
-
-    def backward(self, dy):
-        wants_grad = self.plan_backward()
-        for name, layer, _ in reversed(self.nodes):
-            if not wants_grad[name]:
-                return None                             # nothing below this layer learns
-            dy = layer.backward(dy)
-        return dy
-

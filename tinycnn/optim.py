@@ -1,4 +1,5 @@
-"""Stochastic gradient descent with momentum and weight decay, as in section 5 of the paper."""
+"""Stochastic gradient descent with momentum and weight decay, and the learning rate's schedule, as in section 5 of
+the paper."""
 import numpy as np
 
 from .kernels import sgd_update
@@ -35,3 +36,29 @@ class SGD:
             lr = t(self.lr * p.lr_mult)
             sgd_update(p.data.reshape(-1), p.grad.reshape(-1), v.reshape(-1), lr, t(self.momentum),
                        t(self.weight_decay * p.decay_mult) * lr)
+
+
+class Plateau:
+    """lr /= 10 when validation top-1 error has not improved for `patience` epochs, at most `max_drops` times."""
+
+    def __init__(self, patience=2, max_drops=3):
+        self.patience, self.max_drops = patience, max_drops
+        self.best, self.bad_epochs, self.drops = float("inf"), 0, 0
+
+    def step(self, val_error):
+        """Record one epoch's validation error; return True if the learning rate should drop now."""
+        if val_error < self.best:
+            self.best, self.bad_epochs = val_error, 0
+            return False
+        self.bad_epochs += 1
+        if self.bad_epochs >= self.patience and self.drops < self.max_drops:
+            self.bad_epochs, self.drops = 0, self.drops + 1
+            return True
+        return False
+
+    def state(self):
+        return dict(best=self.best, bad_epochs=self.bad_epochs, drops=self.drops, patience=self.patience,
+                    max_drops=self.max_drops)
+
+    def load(self, state):
+        self.__dict__.update(state)

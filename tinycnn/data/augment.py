@@ -74,23 +74,13 @@ class Preprocess:
 
 
 def random_crop_flip(x, size, rng):
-    """x: (N, C, S, S) -> (N, C, size, size): a random window per image, mirrored left-right with p = 1/2."""
-    return crop_flip(x, size, *draw_crops_flips(len(x), x.shape[2], size, rng))
+    """x: (N, C, S, S) -> (N, C, size, size): a random window per image, mirrored left-right with p = 1/2.
 
-
-def draw_crops_flips(n, side, size, rng):
-    """The random part of random_crop_flip for n images of side x side: -> corners (n, 2) (top, left), flips (n,).
-
-    Drawn apart from their use so that processes each holding some of a batch's images draw the whole batch's
-    numbers (the same on every process) and use their own rows: crop_flip(x, size, corners[a:b], flips[a:b]).
+    rng draws the (top, left) corners (N, 2) and then the flips (N,): a Generator, or the ImageStreams of x's
+    images (tinycnn/streams.py), where row i is image i's own draw.
     """
-    corners = rng.integers(0, side - size + 1, (n, 2))
-    flips = rng.random(n) < 0.5
-    return corners, flips
-
-
-def crop_flip(x, size, corners, flips):
-    """x: (N, C, S, S) -> (N, C, size, size): image i's window at corners[i], mirrored left-right where flips[i]."""
+    corners = rng.integers(0, x.shape[2] - size + 1, (len(x), 2))
+    flips = rng.random(len(x)) < 0.5
     out = np.empty(x.shape[:2] + (size, size), x.dtype)
     for i, ((top, left), flip) in enumerate(zip(corners, flips)):
         window = x[i, :, top:top + size, left:left + size]
@@ -99,19 +89,13 @@ def crop_flip(x, size, corners, flips):
 
 
 def pca_colour(x, preprocess, rng, sigma=0.1):
-    """x: (N, 3, H, W) -> x + p @ (a * sqrt(l)) per image, with a ~ N(0, sigma) drawn once per image."""
-    return x + colour_offsets(len(x), preprocess, rng, sigma)[:, :, None, None]
-
-
-def colour_offsets(n, preprocess, rng, sigma=0.1):
-    """The random part of pca_colour: -> (n, 3) float32, each image's RGB offset sum_i a_i sqrt(l_i) p_i.
-
-    Drawn (and multiplied out) for a whole batch apart from their use, as draw_crops_flips: a process holding
-    images a..b of the batch adds offsets[a:b], bit for bit what one process adds to those images.
-    """
-    a = rng.normal(0.0, sigma, (n, 3)).astype(np.float32)
+    """x: (N, 3, H, W) -> x + sum_i a_i sqrt(l_i) p_i, one RGB offset per image, a ~ N(0, sigma) drawn (N, 3)."""
+    a = rng.normal(0.0, sigma, (len(x), 3)).astype(np.float32)
     spread = np.sqrt(preprocess.pca_values)       # standard deviations along p_i: the pixels' own units
-    return (a * spread) @ preprocess.pca_vectors.T
+    # sum over i of (a_i s_i) p_i, as products and sums of each row alone: a matrix product may round a row
+    # differently with other rows beside it, and a process holding part of a batch must add the same bits
+    offsets = ((a * spread)[:, None, :] * preprocess.pca_vectors[None]).sum(axis=2)
+    return x + offsets[:, :, None, None]
 
 
 def centre_crop(x, size):

@@ -11,9 +11,10 @@ Why the scaling: the loss is the mean over the batch, L = (1/B) sum_i l_i. Rank 
 rows, L_r = (1/b_r) sum_{i in r} l_i, so L = sum_r (b_r / B) L_r, and dL/dw = sum_r (b_r / B) dL_r/dw. That
 holds for uneven shares (32 images over 3 ranks: 11, 11, 10) and for an epoch's last, smaller batch.
 
-The randomness is the single process's: every rank holds the same Generators, draws the crops, flips, colour
-noise (tinycnn/data/augment.py) and dropout masks (Dropout.rows) for the whole batch, and uses its own rows.
-So N ranks train the model one process would, up to the order in which floating-point sums are added.
+The randomness is keyed to the image, not to the rank: each image's crop, flip, colour noise and dropout masks
+come from its own stream (tinycnn/streams.py), so a rank draws for its own images only and gets what one process
+holding the whole batch gets for them. So N ranks train the model one process would, up to the order in which
+floating-point sums are added.
 
 BatchNorm is per rank: each rank normalises its rows with their own mean and variance, as most frameworks do
 (with a per-rank batch of 32 or more the statistics are good enough, and synchronising them costs two
@@ -24,54 +25,31 @@ import time
 
 import numpy as np
 
-from ..layers import Dropout
-
 
 class DataParallel:
     """What a Trainer does differently on several ranks; on one rank (ranks.size == 1) every method does nothing.
 
     model: the whole model, the same on every rank. ranks: a Ranks (tinycnn/distributed/ranks.py).
-    input_shape: (C, H, W) of an image, to know the dropout masks a rank with no rows must still draw.
     seconds, sent: time in the gradient Allreduce (including waiting for slower ranks) and the bytes of
     gradients and buffers each rank contributes, summed over the steps so far.
     """
 
-    def __init__(self, model, ranks, input_shape):
+    def __init__(self, model, ranks):
         self.model, self.ranks = model, ranks
-        self.dropouts = [layer for layer in model.layers() if isinstance(layer, Dropout)]
         self.seconds, self.sent, self.steps = 0.0, 0, 0
-        self.dtype = model.parameters()[0].data.dtype          # the dtype the dropout masks are drawn in
-        if ranks.size > 1:   # a Dropout's input, per image, is its output (dropout keeps the shape)
-            self.dropout_shapes = [row["output_shape"] for row in model.profile(input_shape)
-                                   if row["kind"] == "Dropout"]
-
-    def shard(self, n):
-        """The rows [start, stop) of a batch of n this rank learns from; the Dropout layers are told them."""
-        start, stop = self.ranks.shard(n)
-        if self.ranks.size > 1:
-            for layer in self.dropouts:
-                layer.rows = (start, stop, n)
-        return start, stop
-
-    def skip(self):
-        """A rank holding no row of a batch (an epoch's last batch, with fewer images than ranks): it adds zero
-        gradients, and still draws the dropout masks, so its Generators stay in step with the other ranks'."""
-        for p in self.model.parameters():
-            if p.trainable:
-                p.grad = np.zeros_like(p.data)
-        for layer, shape in zip(self.dropouts, self.dropout_shapes):
-            if layer.p > 0:
-                layer.draw_keep((0,) + tuple(shape), self.dtype)
 
     def sum_gradients(self, share):
         """After backward on this rank's rows (its loss gradient scaled by share = b_r / B): every trainable
         parameter's gradient becomes the sum over the ranks, the gradient of the whole batch's loss; BatchNorm's
-        running statistics become their average weighted by share."""
+        running statistics become their average weighted by share. share 0: this rank held no image of the batch
+        and adds zero gradients."""
         if self.ranks.size == 1:
             return
         start = time.perf_counter()
         for p in self.model.parameters():
             if p.trainable:
+                if share == 0:
+                    p.grad = np.zeros_like(p.data)
                 if not p.grad.flags.c_contiguous:
                     p.grad = np.ascontiguousarray(p.grad)
                 self.ranks.sum_in_place(p.grad)
@@ -82,3 +60,15 @@ class DataParallel:
             self.sent += buffer.nbytes
         self.seconds += time.perf_counter() - start
         self.steps += 1
+
+    def report(self, record):
+        """After an epoch on several ranks: adds communication_s and bytes_per_step to the epoch's record and
+        returns "  N ranks, communication X% of the time (Y MB per step)" for its line; "" on one rank."""
+        seconds = record.pop("train_seconds", None)
+        if self.ranks.size == 1 or not self.steps:
+            return ""
+        record.update(communication_s=self.seconds, bytes_per_step=self.sent / self.steps)
+        share = self.seconds / seconds
+        self.seconds = self.sent = self.steps = 0
+        return (f"  {self.ranks.size} ranks, communication {100 * share:.0f}% of the time "
+                f"({record['bytes_per_step'] / 1e6:.2f} MB per step)")

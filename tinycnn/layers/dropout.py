@@ -14,15 +14,11 @@ class Dropout(Layer):
     activation, and the evaluation network needs no change. The mask comes from `rng` (a numpy Generator,
     an int seed, or None for fresh entropy), so a seed reproduces it.
 
-    rows = (start, stop, total) says that x holds rows [start, stop) of a batch of `total` images, the rest being
-    on other processes (data-parallel training, tinycnn/distributed). The mask is then drawn for the whole
-    (total, ...) batch and rows [start, stop) of it are used, so every process draws what one process training on
-    the whole batch would, and the masks are the same. None (the default): x is the whole batch.
+    While training, the Trainer hands the model the ImageStreams of the batch's images (tinycnn/streams.py) as
+    `rng`, so row i of the mask comes from image i's own stream, whichever process holds the image.
 
     Saved for backward: x_shape, dtype, and mask (x's shape), which is None when forward was the identity.
     """
-
-    rows = None
 
     def __init__(self, p=0.5, rng=None):
         if not 0 <= p < 1:
@@ -40,20 +36,10 @@ class Dropout(Layer):
         self.check_input(x)
         mask = None                                    # evaluation: the identity
         if training and self.p > 0:
-            keep = self.draw_keep(x.shape, x.dtype)
+            keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
             mask = keep * x.dtype.type(1 / (1 - self.p))
         self.save_for_backward(x_shape=x.shape, dtype=x.dtype, mask=mask)
         return x if mask is None else x * mask
-
-    def draw_keep(self, shape, dtype):
-        """Which entries survive, a bool array of `shape` (x's); with self.rows set, the rows of a whole batch's."""
-        if self.rows is None:
-            return self.rng.random(shape, dtype=dtype) >= self.p
-        start, stop, total = self.rows
-        if stop - start != shape[0]:
-            raise ValueError(f"{self.label()}: rows {start}..{stop} of the batch are {stop - start} rows, got input "
-                             f"of shape {tuple(shape)}")
-        return self.rng.random((total,) + tuple(shape[1:]), dtype=dtype)[start:stop] >= self.p
 
     def backward(self, dy):
         saved = self.saved()
