@@ -21,7 +21,6 @@ alexnet.load_checkpoint(path) are the library's functions (tinycnn.models and ti
 """
 import argparse
 import csv
-import fnmatch
 import math
 import os
 import signal
@@ -33,7 +32,7 @@ try:                                             # Ctrl-C while numpy and numba 
     import numpy as np
     from tqdm import tqdm
 
-    from tinycnn import checkpoint, data, finetune
+    from tinycnn import checkpoint, data
     from tinycnn.data import Preprocess
     from tinycnn.distributed import EveryRankFailed, failed_on_every_rank, launched_rank, world
     from tinycnn.distributed.towers import timed_step, tower, whole_gradients
@@ -45,34 +44,15 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn.pretrain import pretrain_layerwise
     from tinycnn.runs import build, load_checkpoint, load_run_data
     from tinycnn.evaluation import confusion_matrix, evaluate, predict_probs, scores
-    from tinycnn.resume_checks import check_resumable
+    from tinycnn.setup_run import check_input_size, check_outside_data, setup_run
+    from tinycnn.spelling import flag
     from tinycnn.stopping import Interrupted
-    from tinycnn.train import Trainer, TrainingDiverged
+    from tinycnn.train import TrainingDiverged
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
     print("alexnet.py: interrupted (Ctrl-C)", file=sys.stderr)
     sys.exit(130)
-
-
-def start_from(args):
-    """--init: the checkpoint's architecture, checked against the flags given. -> (entries, meta)."""
-    entries, meta = checkpoint.read(args.init)
-    if "config" not in meta or "array/scale" not in entries or "array/mean_image" not in entries:
-        raise checkpoint.CheckpointError(f"{args.init}: not a checkpoint of alexnet.py train, pretrain or "
-                                         f"import-weights (no model configuration or pixel preparation)")
-    given = dict(variant=args.variant, groups=args.groups, input_size=args.input_size)
-    for key, value in given.items():
-        if value is not None and value != meta["config"][key]:
-            raise ValueError(f"--{key.replace('_', '-')} {value} does not match the --init checkpoint's "
-                             f"{meta['config'][key]}; leave it out to use the checkpoint's")
-    return entries, meta
-
-
-def architecture(args, variant):
-    """The model-shaping flags of train and pretrain, with the variant's defaults filled in."""
-    return dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant],
-                input_size=args.input_size or INPUT_SIZE[variant], positive_bias=args.positive_bias)
 
 
 def number(kind, minimum=None, at_least=None):
@@ -93,219 +73,36 @@ def number(kind, minimum=None, at_least=None):
     return parse
 
 
-def smallest_input_size(variant):
-    """The smallest image side the variant's convolutions and poolings take: their shape arithmetic on ever larger
-    sides, up to the flatten before fc6 (which is sized for the side)."""
-    children = list(alexnet(2, variant, rng=0).children())
-    maps = [layer for name, layer in children[:[name for name, _ in children].index("flatten")]]
-    for side in range(1, INPUT_SIZE[variant] + 1):
-        shape = (3, side, side)
-        try:
-            for layer in maps:
-                shape = layer.output_shape(shape)
-            return side
-        except ValueError:                       # a window larger than the maps left at some layer
-            continue
-
-
-def check_input_size(variant, size):
-    """--input-size, before anything is built or loaded: a side the variant's layers can take."""
-    smallest = smallest_input_size(variant) if size < INPUT_SIZE[variant] else size
-    if size < smallest:
-        raise ValueError(f"--input-size {size}: too small for the {variant} variant, whose layers take images of at "
-                         f"least {smallest} pixels a side (its own size is {INPUT_SIZE[variant]})")
-
-
 # -- commands -----------------------------------------------------------------------------------------------
 
 def command_summary(args):
     size = args.input_size or INPUT_SIZE[args.variant]
-    check_input_size(args.variant, size)
+    check_input_size(args.variant, size, flag)
     classes = args.classes or (len(data.SHAPE_CLASSES) if args.variant == "mini" else 1000)   # as train's default
     alexnet(classes, args.variant, args.groups, rng=0, input_size=size).summary((3, size, size))
 
 
-RUN_FILES = ("last.npz", "best.npz", "history.json")       # a folder holding any of these holds a run
-PICTURES = ("curves.png", "conv1_filters.png", "last_confusion.png", "best_confusion.png")
-OLD_RUN = ".old-run"          # where --overwrite keeps the old run until the new one has written a checkpoint
-
-
-class OldRun:
-    """train --overwrite: the old run's files wait in --out/.old-run until the new run has written its first
-    checkpoint, and are deleted then; a new run that stops before that gets them back, byte for byte."""
-
-    def __init__(self, out):
-        self.out, self.aside = out, os.path.join(out, OLD_RUN)
-        held = os.listdir(out) if os.path.isdir(out) else []
-        self.names = [name for name in held if name in RUN_FILES + PICTURES
-                      or fnmatch.fnmatch(name, "*_confusion_*.png")]     # evaluate --data DATA's pictures
-        os.makedirs(self.aside)
-        for name in self.names:
-            os.replace(os.path.join(out, name), os.path.join(self.aside, name))
-
-    def settle(self):
-        """Once the new run stops or has a checkpoint: delete the old files if it has one, else put them back."""
-        if not os.path.isdir(self.aside):
-            return
-        replaced = os.path.exists(os.path.join(self.out, "last.npz"))
-        for name in self.names:
-            old = os.path.join(self.aside, name)
-            os.remove(old) if replaced else os.replace(old, os.path.join(self.out, name))
-        os.rmdir(self.aside)
-
-
-def check_out(args):
-    """train --out, before anything is loaded: a folder we can write in, holding no run unless told what to do."""
-    checkpoint.check_writable_folder(args.out, "--out", RUN_FILES + PICTURES)
-    if args.resume and args.overwrite:
-        raise ValueError("--resume and --overwrite: expected one of them (continue the run in --out, or replace it)")
-    if os.path.isdir(os.path.join(args.out, OLD_RUN)):
-        raise ValueError(f"--out {args.out}: holds {OLD_RUN}, a run that --overwrite set aside for a new run that "
-                         f"was stopped before its first checkpoint; move its files back into {args.out} (or delete "
-                         f"it), then start again")
-    check_outside_data(args)
-    held = [name for name in RUN_FILES if os.path.exists(os.path.join(args.out, name))]
-    if held and not (args.resume or args.overwrite):
-        raise ValueError(f"--out {args.out}: already holds a run ({', '.join(held)}); continue it with --resume, or "
-                         f"start again with another --out (or --overwrite to replace it)")
-
-
-def holds_class_folders(path):
-    """--data PATH is a folder of class folders (not an .npz, a CIFAR folder or the built-in shapes)."""
-    return bool(path) and os.path.isdir(path) and not data.is_cifar(path)
-
-
-def check_outside_data(args):
-    """--out inside a --data folder of class folders: the run's pictures would become a class of the next run that
-    reads it."""
-    if holds_class_folders(args.data):
-        data_folder, out = os.path.realpath(args.data), os.path.realpath(args.out)
-        if os.path.commonpath([data_folder, out]) == data_folder:
-            raise ValueError(f"--out {args.out}: is inside --data {args.data}, where the run's pictures would "
-                             f"become images to train on; expected an --out outside it")
-
-
-def folder_counts(path, train, val):
-    """For a --data folder of class folders: "PATH: N images in K class folders, each with its sub-folders: a 4,
-    b 5, ..." (the first 8 classes)."""
-    counts = np.bincount(np.concatenate([train.labels, val.labels]), minlength=len(train.classes))
-    listed = ", ".join(f"{name} {n}" for name, n in zip(train.classes[:8], counts))
-    return (f"{path}: {counts.sum()} images in {len(counts)} class folders, each with its sub-folders: {listed}"
-            + (", ..." if len(counts) > 8 else ""))
-
-
-def check_validation(args, val):
-    """A split that holds nothing out (one image per class) would train an epoch, then fail to score it."""
-    if len(val) == 0:
-        raise ValueError(f"--data {args.data}: leaves no image for validation (a fifth of each class is held out, "
-                         f"none of a class of one image); expected at least two images in some class")
-
-
-def train_config(args, init):
-    """The model train builds: --init's architecture, or the flags'; and the mini variant's own defaults."""
-    if init:
-        config = {k: init[1]["config"][k] for k in ("variant", "groups", "input_size", "positive_bias")}
-    else:
-        config = architecture(args, args.variant or "mini")
-    config.update(freeze=args.freeze, lr_mult=args.lr_mult, decay_mult=args.decay_mult)
-    mini = config["variant"] == "mini"           # the main job: small images, small batches
-    args.batch_size = args.batch_size or (32 if mini else 128)
-    return config
-
-
-def data_flags(args, per_class):
-    """The flags that choose a run's images, as its checkpoint keeps them (meta["data"], see tinycnn/runs.py)."""
-    return dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
-                val_images=args.val_images, per_class=per_class)
-
-
-def fine_tune_from(init, model, preprocess, args, classes, say=print):
-    """--init: copy the checkpoint's weights (a new head for other classes) and prepare pixels as it did."""
-    entries, _ = init
-    fresh = finetune.transfer_weights(model, entries, args.init, new_head=args.new_head)
-    say(f"fine-tuning from {args.init}: " + (f"new head {', '.join(fresh)} for {len(classes)} classes"
-                                             if fresh else "all weights kept"))
-    # the pixels must be prepared as the weights learned them; colour PCA is fitted on the new images
-    preprocess.scale, preprocess.mean_image = float(entries["array/scale"]), entries["array/mean_image"]
-
-
-def check_what_learns(config, args):
-    """--freeze, --lr-mult and --decay-mult against the model's names, before any data is loaded (on a model for two
-    classes: the names do not depend on their number)."""
-    if args.freeze or args.lr_mult or args.decay_mult:
-        set_what_learns(build(dict(config, num_classes=2), rng=0), args)
-
-
-def set_what_learns(model, args):
-    """--freeze, --lr-mult and --decay-mult; refuses a model left with nothing to train."""
-    finetune.freeze(model, [name for name in args.freeze.split(",") if name])
-    finetune.set_multipliers(model, args.lr_mult, "lr_mult", "--lr-mult")
-    finetune.set_multipliers(model, args.decay_mult, "decay_mult", "--decay-mult")
-    if not any(p.trainable for p in model.parameters()):
-        raise ValueError(f"--freeze {args.freeze}: leaves nothing to train")
-
-
 def command_train(args):
     """Train on one process, or under mpiexec on several: each rank builds the same model from the same seed
-    and learns from its rows of every batch (tinycnn/distributed); rank 0 alone writes --out and prints."""
-    ranks = world()
-    say = print if ranks.rank == 0 else (lambda *_, **__: None)
-    last = os.path.join(args.out, "last.npz")
-    with ranks.agree():                          # a mistake any rank finds stops every rank, told once
-        if ranks.rank == 0:                      # the rank that writes --out checks it
-            check_out(args)
-        init = start_from(args) if args.init else None
-        config = train_config(args, init)
-        size = config["input_size"]
-        check_input_size(config["variant"], size)
-        check_what_learns(config, args)
-        data_info = data_flags(args, args.per_class)
-        if args.resume and ranks.rank == 0:      # another model or other data fails before any data is loaded
-            check_resumable(last, config, data_info)
-        train, val = load_run_data(data_info, stored_size(size))
-        if train.skipped:
-            warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
-        check_validation(args, val)
-        if holds_class_folders(args.data):
-            say(folder_counts(args.data, train, val))
-        config = dict(config, num_classes=len(train.classes))
-        model = build(config, rng=np.random.default_rng([args.seed, 1]))
-        preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
-        if init:
-            fine_tune_from(init, model, preprocess, args, train.classes, say)
-        set_what_learns(model, args)
-    trainer = Trainer(model, config, train, val, preprocess, size, args.out, args.seed, lr=args.lr,
-                      batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience, data_info=data_info,
-                      ranks=ranks)
-    if args.resume:                              # other classes in the same folder fail here, before training
-        trainer.resume(last)
-        steps = -(-len(train) // args.batch_size)
-        say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.cut[0]} of {steps}"
-                                  if trainer.cut else f"after epoch {trainer.epoch}"))
-    old_run = OldRun(args.out) if args.overwrite and ranks.rank == 0 else None    # now that the new run can start
-    where = "" if ranks.size == 1 else (f"; {ranks.size} ranks share each batch of {args.batch_size}: "
-                                        f"{' + '.join(map(str, ranks.shares(args.batch_size)))} images")
-    say(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
-        f"trainable parameters) on "
-        f"{len(train)} images of {len(train.classes)} classes at {size}x{size}, validating on {len(val)}{where}")
-    pictures = []
+    and learns from its images of every batch (tinycnn/distributed); rank 0 alone writes --out and prints."""
+    run = setup_run(args.out, data=args.data, variant=args.variant, groups=args.groups, input_size=args.input_size,
+                    positive_bias=args.positive_bias, seed=args.seed, train_images=args.train_images,
+                    val_images=args.val_images, per_class=args.per_class, init=args.init, new_head=args.new_head,
+                    freeze=args.freeze, lr_mult=args.lr_mult, decay_mult=args.decay_mult, lr=args.lr,
+                    batch_size=args.batch_size, pca=not args.no_pca, patience=args.patience, resume=args.resume,
+                    overwrite=args.overwrite, ranks=world(), spell=flag)
+    trainer, pictures = run.trainer, []
 
     def draw(trainer):                           # after every epoch, so a stopped run has its pictures too
-        if old_run:                              # the epoch's checkpoint is written: the old run can go
-            old_run.settle()
-        pictures[:] = save_run_pictures(trainer.history, model["conv1"].weight.data, args.out)
+        pictures[:] = save_run_pictures(trainer.history, trainer.model["conv1"].weight.data, args.out)
 
-    try:
-        trainer.fit(args.epochs, after_epoch=draw)
-    finally:
-        if old_run:
-            old_run.settle()
-    if ranks.rank != 0:                          # rank 0 holds the files (and the same model)
+    run.fit(args.epochs, after_epoch=draw)
+    if trainer.ranks.rank != 0:                  # rank 0 holds the files (and the same model)
         return
     best, _ = load_checkpoint(os.path.join(args.out, "best.npz"))
-    final = evaluate(best, val, preprocess, size, ten_crop=args.ten_crop)
+    final = evaluate(best, trainer.val, trainer.preprocess, trainer.input_size, ten_crop=args.ten_crop)
     crops = "10-crop" if args.ten_crop else "centre-crop"
-    top5 = f", top-5 {final['top5']:.3f}" if len(train.classes) > 5 else ""
+    top5 = f", top-5 {final['top5']:.3f}" if len(trainer.train.classes) > 5 else ""
     print(f"best checkpoint: val top-1 {final['top1']:.3f}{top5} ({crops}), saved in {args.out}/best.npz")
     for picture in pictures:
         print(f"wrote {picture}")
@@ -351,7 +148,7 @@ def command_towers(args):
 
 def command_pretrain(args):
     checkpoint.check_writable_folder(args.out, "--out", ["pretrained.npz"])
-    check_outside_data(args)
+    check_outside_data(args.out, args.data, flag)
     path = os.path.join(args.out, "pretrained.npz")
     if os.path.exists(path) and not args.overwrite:
         raise ValueError(f"--out {args.out}: already holds pretrained.npz; pre-train into another --out (or "
@@ -359,10 +156,12 @@ def command_pretrain(args):
     unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
     if unknown or not args.layers:                # before any data is loaded
         raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
-    data_info = data_flags(args, per_class=None)
-    config = architecture(args, args.variant)
-    variant, size = config["variant"], config["input_size"]
-    check_input_size(variant, size)
+    data_info = dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
+                     val_images=args.val_images, per_class=None)
+    variant, size = args.variant, args.input_size or INPUT_SIZE[args.variant]
+    config = dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant], input_size=size,
+                  positive_bias=args.positive_bias)
+    check_input_size(variant, size, flag)
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
     config["num_classes"] = len(train.classes)
     rng = np.random.default_rng([args.seed, 3])
@@ -384,7 +183,7 @@ def command_import_weights(args):
             raise ValueError(f"--out {args.out}: is also {flag} of this command; expected a new file name")
     if os.path.exists(args.out) and not args.overwrite:
         raise ValueError(f"--out {args.out}: already exists; write another --out (or --overwrite to replace it)")
-    check_input_size(args.variant, args.input_size or INPUT_SIZE[args.variant])
+    check_input_size(args.variant, args.input_size or INPUT_SIZE[args.variant], flag)
     class_names = None
     if args.classes:
         try:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import alexnet
+import tinycnn.setup_run
 from tinycnn import checkpoint, data, plots
 
 Image = pytest.importorskip("PIL.Image")
@@ -211,7 +212,7 @@ def test_ctrl_c_outside_training_is_one_line_and_exit_130(shapes_run, tmp_path, 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(alexnet, "load_run_data", ctrl_c)          # while the data loads
+    monkeypatch.setattr(tinycnn.setup_run, "load_run_data", ctrl_c)          # while the data loads
     assert cli("train", *TINY, "--out", tmp_path / "a")[::2] == (130, "alexnet.py train: interrupted (Ctrl-C)\n")
     monkeypatch.undo()
     monkeypatch.setattr(alexnet, "load_checkpoint", ctrl_c)

@@ -111,8 +111,10 @@ def test_multipliers_follow_patterns_and_later_entries_win():
         finetune.set_multipliers(model, "fc9=2", "lr_mult", "--lr-mult")
     with pytest.raises(ValueError, match=r"--lr-mult: expected PATTERN=VALUE with a finite number >= 0, got 'fc8'"):
         finetune.set_multipliers(model, "fc8", "lr_mult", "--lr-mult")
-    with pytest.raises(ValueError, match=r"--freeze: the model has no layer 'conv9'"):
+    with pytest.raises(ValueError, match=r"^freeze: the model has no layer 'conv9'"):     # the library's own name
         finetune.freeze(model, ["conv9"])
+    with pytest.raises(ValueError, match=r"^--freeze: layer 'relu1' has no weights to freeze"):
+        finetune.freeze(model, ["relu1"], "--freeze")
 
 
 # -- importing weights ----------------------------------------------------------------------------------------

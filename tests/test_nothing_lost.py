@@ -10,6 +10,7 @@ import pytest
 import alexnet
 from test_cli import TINY, cli, photo_run, refused, save_shapes, shapes_run, snapshot   # noqa: F401 (fixtures)
 from tinycnn import checkpoint
+from tinycnn.setup_run import OLD_RUN
 
 # -- files a command must never destroy ------------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_written_a_checkpoint(
     refused(*cli("train", *TINY, "--epochs", "2", "--seed", "1", "--out", run, "--overwrite")[::2], "epoch 2")
     assert sorted(snapshot(run)) == ["best.npz", "conv1_filters.png", "curves.png", "history.json", "last.npz"]
     assert checkpoint.read(str(run / "last.npz"), meta_only=True)[1]["data"]["seed"] == 1    # the new run's
-    (run / alexnet.OLD_RUN).mkdir()                      # set aside by a run that was killed (SIGKILL)
+    (run / OLD_RUN).mkdir()                      # set aside by a run that was killed (SIGKILL)
     refused(*cli("train", *TINY, "--out", run, "--overwrite")[::2], f"--out {run}: holds .old-run, a run that "
             f"--overwrite set aside")
 

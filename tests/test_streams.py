@@ -122,8 +122,8 @@ def test_a_checkpoint_of_another_seed_or_of_per_process_generators_is_not_resume
     run = resumable(tmp_path, 3)
     run.fit(1, log=lambda line: None)
     path = str(tmp_path / "last.npz")
-    with pytest.raises(checkpoint.CheckpointError, match=re.escape(f"{path}: the run was trained with seed 3; this "
-                                                                   f"run asks for seed 4: resume with seed 3")):
+    with pytest.raises(checkpoint.CheckpointError, match=re.escape(f"{path}: the run was trained with seed=3; this "
+                                                                   f"run asks for seed=4: resume with seed=3")):
         resumable(tmp_path, 4).resume(path)
     entries, meta = checkpoint.read(path)                       # as an older tinycnn wrote it
     meta.pop("seed")

@@ -302,7 +302,7 @@ def test_an_epoch_cut_short_resumes_only_with_the_batch_size_it_was_cut_with(tmp
         again.batch_size = batch_size
         if refused:
             with pytest.raises(checkpoint.CheckpointError, match="epoch 1 was interrupted after step 1 with "
-                                                                 "--batch-size 16; this run asks for --batch-size 8"):
+                                                                 "batch_size=16; this run asks for batch_size=8"):
                 again.resume(str(tmp_path / "last.npz"))
         else:
             assert again.resume(str(tmp_path / "last.npz"))["partial"]["step"] == 1

@@ -48,18 +48,19 @@ def transfer_weights(model, entries, source, new_head=False):
     return fresh
 
 
-def freeze(model, names):
+def freeze(model, names, flag="freeze"):
     """Freeze the named layers of model ("conv1", "conv2", ...): their parameters stay exactly as they are.
 
     (BatchNorm's running statistics are buffers, not parameters: in training mode they still follow the data.)
+    flag: what messages call the names (the command line's "--freeze").
     """
     layers = dict(model.children())
     with_weights = ", ".join(n for n, layer in layers.items() if layer.parameters())
     for name in names:
         if name not in layers:
-            raise ValueError(f"--freeze: the model has no layer {name!r}; its layers with weights are {with_weights}")
+            raise ValueError(f"{flag}: the model has no layer {name!r}; its layers with weights are {with_weights}")
         if not layers[name].parameters():
-            raise ValueError(f"--freeze: layer {name!r} has no weights to freeze; its layers with weights are "
+            raise ValueError(f"{flag}: layer {name!r} has no weights to freeze; its layers with weights are "
                              f"{with_weights}")
         layers[name].freeze()
 

@@ -4,11 +4,7 @@ loaded or any weight is read."""
 import os
 
 from . import checkpoint
-
-
-# The data flags of a run (meta["data"]), with the flag that sets each; which ones matter depends on the source.
-DATA_FLAGS = {"path": "--data", "seed": "--seed", "train_images": "--train-images", "val_images": "--val-images",
-              "per_class": "--per-class"}
+from .spelling import argument
 
 
 def data_differences(stored, given):
@@ -24,15 +20,16 @@ def data_differences(stored, given):
     return [key for key in relevant if not same(key)]
 
 
-def describe_data(info, keys):
-    """The flags that chose a run's images, e.g. "--data /photos, --seed 0"."""
-    return ", ".join("no --data (the built-in shapes)" if key == "path" and info.get(key) is None
-                     else f"{DATA_FLAGS[key]} {info.get(key)}" for key in keys)
+def describe_data(info, keys, spell=argument):
+    """The arguments that chose a run's images, e.g. "data='/photos', seed=0" (or "--data /photos, --seed 0")."""
+    return ", ".join(f"no {spell('data')} (the built-in shapes)" if key == "path" and info.get(key) is None
+                     else spell("data" if key == "path" else key, info.get(key)) for key in keys)
 
 
-def check_resumable(path, config, data_info=None, classes=None):
+def check_resumable(path, config, data_info=None, classes=None, spell=argument):
     """Raise CheckpointError unless the checkpoint at path was written for this config (the keys given), and,
-    when given, for this data (data_info: --data and the flags that choose its images) and these class names.
+    when given, for this data (data_info: the data and the arguments that choose its images) and these class
+    names. spell: how messages name the arguments (tinycnn/spelling.py).
     -> the checkpoint's meta."""
     meta = checkpoint.read(path, meta_only=True)[1]
     written_for = meta.get("config") or {}
@@ -45,11 +42,12 @@ def check_resumable(path, config, data_info=None, classes=None):
 
     if set(differ) - {"num_classes"}:            # other classes are told apart by name below
         refuse_config(differ)
-    start_again = "resume with the run's own data, or start a new run with another --out"
+    start_again = f"resume with the run's own data, or start a new run with another {spell('out')}"
     changed = data_differences(meta["data"], data_info) if data_info and meta.get("data") else []
     if changed:
-        raise checkpoint.CheckpointError(f"{path}: the run was trained with {describe_data(meta['data'], changed)}; "
-                                         f"this run asks for {describe_data(data_info, changed)}; {start_again}")
+        raise checkpoint.CheckpointError(f"{path}: the run was trained with "
+                                         f"{describe_data(meta['data'], changed, spell)}; this run asks for "
+                                         f"{describe_data(data_info, changed, spell)}; {start_again}")
     if classes is not None and meta.get("classes") != list(classes):
         raise checkpoint.CheckpointError(f"{path}: the run was trained on classes {meta.get('classes')}, the data "
                                          f"now has {list(classes)}; {start_again}")

@@ -28,6 +28,7 @@ from .layers import BatchNorm1d, BatchNorm2d
 from .losses import SoftmaxCrossEntropy
 from .optim import SGD, Plateau
 from .resume_checks import check_resumable
+from .spelling import argument
 from .stopping import Interrupted, StopRequests
 from .streams import ImageStreams, epoch_order
 
@@ -253,18 +254,19 @@ class Trainer:
                                    seen=seen)
         checkpoint.save(path, self.model, meta, self.optimizer if momentum else None, arrays=self.preprocess.state())
 
-    def resume(self, path):
+    def resume(self, path, spell=argument):
         """Continue from a checkpoint written by save(): weights, momentum, schedule (the learning rate and the
         plateau's count), history, where an epoch was cut, and the pixel preparation (scale, mean image, colour
         PCA: the run's own, not one fitted again to the data given now). The random numbers need no state: they
         follow from (seed, epoch, image).
 
-        A checkpoint of another model, other data, other classes or another seed is refused (CheckpointError)."""
+        A checkpoint of another model, other data, other classes or another seed is refused (CheckpointError);
+        spell: how its message names the arguments (tinycnn/spelling.py)."""
         def read():                              # rank 0 reads, every rank gets it: --out need not be shared
-            check_resumable(path, self.config, self.data_info, self.train.classes)
+            check_resumable(path, self.config, self.data_info, self.train.classes, spell)
             entries, meta = checkpoint.read(path)
-            self._check_same_stream(path, meta)
-            self._check_same_batches(path, meta)
+            self._check_same_stream(path, meta, spell)
+            self._check_same_batches(path, meta, spell)
             return entries, meta
 
         entries, meta = self.ranks.from_root(read)
@@ -277,24 +279,25 @@ class Trainer:
             self.cut = (p["step"], (p["total_loss"], p["correct"], p["seen"]))
         return meta
 
-    def _check_same_stream(self, path, meta):
+    def _check_same_stream(self, path, meta, spell):
         """The run's random numbers follow from its seed: another seed, or a checkpoint of a version whose numbers
         came from the process's Generators (it holds their states), cannot continue the same run."""
         if "seed" not in meta:
             raise checkpoint.CheckpointError(
                 f"{path}: was written by an older tinycnn, whose random numbers came from Generators kept in the "
                 f"checkpoint; today's follow from the seed and each image, so the run cannot go on as it began. "
-                f"Start a new run from its weights (alexnet.py train --init {path}), or finish it with that version")
+                f"Start a new run from its weights ({spell('init', path)}), or finish it with that version")
         if meta["seed"] != self.seed:
-            raise checkpoint.CheckpointError(f"{path}: the run was trained with seed {meta['seed']}; this run asks for "
-                                             f"seed {self.seed}: resume with seed {meta['seed']}")
+            raise checkpoint.CheckpointError(f"{path}: the run was trained with {spell('seed', meta['seed'])}; this run "
+                                             f"asks for {spell('seed', self.seed)}: resume with "
+                                             f"{spell('seed', meta['seed'])}")
 
-    def _check_same_batches(self, path, meta):
+    def _check_same_batches(self, path, meta, spell):
         """An epoch cut short is continued from its saved step, which counts batches: it must go on with batches
         of the size it was cut with, or images of that epoch would be skipped or seen twice."""
         partial = meta.get("partial")
         if partial and partial["step"] and partial["batch_size"] != self.batch_size:
             raise checkpoint.CheckpointError(
-                f"{path}: epoch {meta['epoch'] + 1} was interrupted after step {partial['step']} with --batch-size "
-                f"{partial['batch_size']}; this run asks for --batch-size {self.batch_size}: resume with "
-                f"--batch-size {partial['batch_size']}")
+                f"{path}: epoch {meta['epoch'] + 1} was interrupted after step {partial['step']} with "
+                f"{spell('batch_size', partial['batch_size'])}; this run asks for {spell('batch_size', self.batch_size)}: "
+                f"resume with {spell('batch_size', partial['batch_size'])}")

@@ -1,0 +1,14 @@
+"""How a message names an argument. The library's messages say "out='runs/x'" and "resume=True" (`argument`, the
+default everywhere); the command line passes `flag` instead and the same messages say "--out runs/x" and
+"--resume", so one check serves both and says what its caller can change."""
+
+
+def argument(name, value=None):
+    """A message's name for a keyword argument: "out", or with its value "out='runs/x'"."""
+    return name if value is None else f"{name}={value!r}"
+
+
+def flag(name, value=None):
+    """The command line's name for it: "--out", "--out runs/x", "--resume" (a value True is the flag alone)."""
+    spelled = "--" + name.replace("_", "-")
+    return spelled if value is None or value is True else f"{spelled} {value}"
