@@ -186,13 +186,14 @@ def test_the_trainers_defaults_are_the_papers_recipe(tmp_path):
     assert (trainer.batch_size, trainer.pca, trainer.plateau.patience) == (128, True, 2)
 
 
-@pytest.mark.parametrize("pca", [True, False])
-def test_a_training_batch_is_cropped_flipped_and_coloured_from_its_images_streams(tmp_path, pca):
+@pytest.mark.parametrize("pca, epoch", [(True, 0), (False, 0), (True, 2)])
+def test_a_training_batch_is_cropped_flipped_and_coloured_from_its_images_streams(tmp_path, pca, epoch):
     trainer = small_trainer(tmp_path, pca=pca, batch_size=10)
-    batch = list(trainer.batches())[1]                         # the second batch: places 10..19 of epoch 0
-    np.testing.assert_array_equal(batch.images, epoch_order(5, 0, 24)[10:20])
+    trainer.epoch = epoch
+    batch = list(trainer.batches())[1]                         # the second batch: places 10..19 of the epoch
+    np.testing.assert_array_equal(batch.images, epoch_order(5, epoch, 24)[10:20])
     x, labels = trainer.augment(batch)
-    rng = ImageStreams(5, 0, np.arange(10, 20))               # seed 5, epoch 0
+    rng = ImageStreams(5, epoch, np.arange(10, 20))           # seed 5
     expected = random_crop_flip(trainer.preprocess(trainer.train.images[batch.images]), 32, rng)
     if pca:
         expected = pca_colour(expected, trainer.preprocess, rng)
