@@ -16,8 +16,8 @@ the library; the network itself is in tinycnn/models/alexnet.py.
 Variants: "paper", "caffe" (bvlc_alexnet), "torchvision", "seed-keras" (the seed notes' Keras listing) and
 "mini" (the paper's layer sequence for 32-64 px images).
 
-For users and notebooks that import this file, alexnet.alexnet(...), alexnet.two_towers(...) and
-alexnet.load_checkpoint(path) are the library's functions (tinycnn.models and tinycnn.runs), re-exported.
+For users and notebooks that import this file, alexnet.alexnet(...) and alexnet.load_checkpoint(path) are the
+library's functions (tinycnn.models and tinycnn.runs), re-exported as DESIGN.md promises; nothing else is.
 """
 import argparse
 import csv
@@ -38,7 +38,7 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn.distributed.towers import timed_step, tower, whole_gradients
     from tinycnn.import_weights import import_weights
     from tinycnn.losses import SoftmaxCrossEntropy
-    from tinycnn.models import alexnet, two_towers                       # noqa: F401 (re-exported)
+    from tinycnn.models import alexnet
     from tinycnn.models.alexnet import DEFAULT_GROUPS, INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
     from tinycnn.plots import save_confusion, save_run_pictures
     from tinycnn.pretrain import pretrain_layerwise
