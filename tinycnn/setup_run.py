@@ -50,51 +50,72 @@ def setup_run(out, data=None, variant=None, groups=None, input_size=None, positi
     ranks = ranks or Ranks()
     say = say if ranks.rank == 0 else (lambda *_, **__: None)
     last = os.path.join(out, "last.npz")
+    data_info = dict(path=data and os.path.abspath(data), seed=seed, train_images=train_images, val_images=val_images,
+                     per_class=per_class)
     with ranks.agree():                          # a mistake any rank finds stops every rank, told once
         if ranks.rank == 0:                      # the rank that writes out checks it
             check_out(out, data, resume, overwrite, spell)
         start = start_from(init, variant, groups, input_size, spell) if init else None
-        config = start[1]["config"] if start else dict(
+        config = model_config(start[1]["config"] if start else dict(
             variant=variant or "mini", groups=groups or DEFAULT_GROUPS[variant or "mini"],
-            input_size=input_size or INPUT_SIZE[variant or "mini"], positive_bias=positive_bias)
-        config = dict({k: config[k] for k in ("variant", "groups", "input_size", "positive_bias")},
-                      freeze=freeze, lr_mult=lr_mult, decay_mult=decay_mult)
-        batch_size = batch_size or (32 if config["variant"] == "mini" else 128)
-        size = config["input_size"]
-        check_input_size(config["variant"], size, spell)
-        if freeze or lr_mult or decay_mult:      # the names do not depend on the number of classes
-            set_what_learns(build(dict(config, num_classes=2), rng=0), freeze, lr_mult, decay_mult, spell)
-        data_info = dict(path=data and os.path.abspath(data), seed=seed, train_images=train_images,
-                         val_images=val_images, per_class=per_class)
+            input_size=input_size or INPUT_SIZE[variant or "mini"], positive_bias=positive_bias),
+            freeze, lr_mult, decay_mult, spell)
         if resume and ranks.rank == 0:           # another model or other data fails before any data is loaded
             check_resumable(last, config, data_info, spell=spell)
-        train, val = load_run_data(data_info, stored_size(size))
-        if train.skipped:
-            warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
-        if len(val) == 0:
-            raise ValueError(f"{spell('data', data)}: leaves no image for validation (a fifth of each class is held "
-                             f"out, none of a class of one image); expected at least two images in some class")
-        if holds_class_folders(data):
-            say(folder_counts(data, train, val))
+        train, val = load_images(data, data_info, stored_size(config["input_size"]), say, spell)
         config = dict(config, num_classes=len(train.classes))
         model = build(config, rng=np.random.default_rng([seed, 1]))
         preprocess = Preprocess.fit(train.images, PIXEL_SCALE[config["variant"]])
         if start:
             fine_tune_from(start[0], init, model, preprocess, new_head, len(train.classes), say)
         set_what_learns(model, freeze, lr_mult, decay_mult, spell)
-    trainer = Trainer(model, config, train, val, preprocess, size, out, seed, lr=lr, batch_size=batch_size,
-                      pca=pca, patience=patience, progress=progress, data_info=data_info, ranks=ranks)
+    batch_size = batch_size or (32 if config["variant"] == "mini" else 128)
+    trainer = Trainer(model, config, train, val, preprocess, config["input_size"], out, seed, lr=lr,
+                      batch_size=batch_size, pca=pca, patience=patience, progress=progress, data_info=data_info,
+                      ranks=ranks)
     if resume:                                   # other classes in the same folder fail here, before training
         trainer.resume(last, spell=spell)
         steps = -(-len(train) // batch_size)
         say(f"resumed {last} " + (f"at epoch {trainer.epoch + 1}, step {trainer.cut[0]} of {steps}"
                                   if trainer.cut else f"after epoch {trainer.epoch}"))
+    say(training_line(trainer))
+    return Run(trainer, OldRun(out) if overwrite and ranks.rank == 0 else None)
+
+
+def model_config(architecture, freeze, lr_mult, decay_mult, spell=argument):
+    """The config a run's checkpoints keep: the architecture (variant, groups, input_size, positive_bias) and what
+    learns, checked against the variant before any data is loaded."""
+    config = dict({k: architecture[k] for k in ("variant", "groups", "input_size", "positive_bias")},
+                  freeze=freeze, lr_mult=lr_mult, decay_mult=decay_mult)
+    check_input_size(config["variant"], config["input_size"], spell)
+    if freeze or lr_mult or decay_mult:          # the names do not depend on the number of classes
+        set_what_learns(build(dict(config, num_classes=2), rng=0), freeze, lr_mult, decay_mult, spell)
+    return config
+
+
+def load_images(data, data_info, size, say=print, spell=argument):
+    """The run's (train, val) ImageSets (data: the path as given, data_info: the run's description of its images),
+    with at least one image to validate on; a folder of class folders is counted aloud, class by class."""
+    train, val = load_run_data(data_info, size)
+    if train.skipped:
+        warnings.warn(f"{len(train.skipped)} unreadable image file(s) skipped (named above)")
+    if len(val) == 0:
+        raise ValueError(f"{spell('data', data)}: leaves no image for validation (a fifth of each class is held "
+                         f"out, none of a class of one image); expected at least two images in some class")
+    if holds_class_folders(data):
+        say(folder_counts(data, train, val))
+    return train, val
+
+
+def training_line(trainer):
+    """"training mini AlexNet (380,614 trainable parameters) on 7000 images of 6 classes at 32x32, validating on
+    1000", and how the ranks share each batch."""
+    ranks, batch_size, size = trainer.ranks, trainer.batch_size, trainer.input_size
     where = "" if ranks.size == 1 else (f"; {ranks.size} ranks share each batch of {batch_size}: "
                                         f"{' + '.join(map(str, ranks.shares(batch_size)))} images")
-    say(f"training {config['variant']} AlexNet ({sum(p.size for p in model.parameters() if p.trainable):,} "
-        f"trainable parameters) on {len(train)} images of {len(train.classes)} classes at {size}x{size}, "
-        f"validating on {len(val)}{where}")
-    return Run(trainer, OldRun(out) if overwrite and ranks.rank == 0 else None)
+    trainable = sum(p.size for p in trainer.model.parameters() if p.trainable)
+    return (f"training {trainer.config['variant']} AlexNet ({trainable:,} trainable parameters) on {len(trainer.train)} "
+            f"images of {len(trainer.train.classes)} classes at {size}x{size}, validating on {len(trainer.val)}{where}")
 
 
 class Run:
