@@ -146,7 +146,7 @@ class Trainer:
             return self.idle_step(batch)
         x, labels = self.augment(batch)
         logits = self.model.forward(x, training=True, rng=batch.rng)
-        loss = self.loss_fn.forward(logits, labels)
+        loss = float(self.loss_fn.forward(logits, labels))
         sums = self.batch_sums(batch, loss * len(labels), int((logits.argmax(axis=1) == labels).sum()))
         self.model.backward(self.loss_fn.backward() * batch.share)
         self.parallel.sum_gradients(batch.share)           # several ranks: each gets the whole batch's gradient
@@ -175,7 +175,7 @@ class Trainer:
     def batch_sums(self, batch, loss_sum, correct):
         """This rank's summed loss and correct count -> the whole batch's, on every rank; a NaN or infinite loss on
         any rank stops every rank before the step changes a weight."""
-        loss_sum, correct = self.ranks.sum((loss_sum, correct)) if self.ranks.size > 1 else (float(loss_sum), correct)
+        loss_sum, correct = self.ranks.sum((loss_sum, correct)) if self.ranks.size > 1 else (loss_sum, correct)
         if not np.isfinite(loss_sum):
             raise TrainingDiverged(f"the loss became {loss_sum / batch.size} at epoch {self.epoch + 1}, step "
                                    f"{batch.step + 1}; try a smaller learning rate (now {self.optimizer.lr:g})")
