@@ -154,3 +154,40 @@ def test_resume_refuses_a_checkpoint_of_other_data_or_other_classes(tmp_path):
     renamed.train.classes = ["a", "b", "c", "d", "e", "f"]
     with pytest.raises(checkpoint.CheckpointError, match=re.escape("the run was trained on classes ['disc'")):
         renamed.resume(path)
+
+
+# -- stopping: the signal handlers -----------------------------------------------------------------------------
+
+def test_stop_requests_start_at_no_signal_and_hold_the_handlers_only_within_the_block():
+    from tinycnn.stopping import StopRequests
+    stop, before = StopRequests(), signal.getsignal(signal.SIGINT)
+    assert stop.signum == 0
+    with stop as inside:
+        assert inside is stop and stop.signum == 0
+        assert signal.getsignal(signal.SIGINT) == stop._catch and signal.getsignal(signal.SIGTERM) == stop._catch
+        stop._catch(signal.SIGTERM, None)
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):             # a second signal: stop at once
+            stop._catch(signal.SIGINT, None)
+    assert signal.getsignal(signal.SIGINT) == before
+    with stop:                                             # a new block forgets the last one's signal
+        assert stop.signum == 0
+
+
+def test_stop_requests_in_a_worker_thread_leave_the_handlers_alone_block_after_block():
+    import threading
+    from tinycnn.stopping import StopRequests
+    stop, seen, errors = StopRequests(), [], []
+
+    def twice():
+        try:
+            for _ in range(2):
+                with stop:
+                    seen.append(signal.getsignal(signal.SIGINT))
+        except Exception as error:                         # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    worker = threading.Thread(target=twice)
+    worker.start()
+    worker.join()
+    assert errors == [] and seen == [signal.getsignal(signal.SIGINT)] * 2

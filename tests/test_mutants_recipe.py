@@ -268,3 +268,28 @@ def test_a_zip_of_garbage_and_a_truncated_archive_say_what_numpy_found(tmp_path)
     (tmp_path / "cut.npz").write_bytes(blob[:len(blob) // 2])
     with pytest.raises(ValueError, match="cut.npz: corrupt or truncated .npz archive \\(BadZipFile: "):
         checkpoint.read_npz(str(tmp_path / "cut.npz"))
+
+
+# -- evaluation ---------------------------------------------------------------------------------------------------
+
+def test_top_k_counts_as_a_full_sort_does():
+    probs = np.random.default_rng(3).random((300, 10))
+    labels = np.random.default_rng(4).integers(0, 10, 300)
+    for k in (1, 2, 3, 5, 10):
+        top = np.argsort(-probs, axis=1)[:, :k]
+        assert top_k_correct(probs, labels, k) == int((top == labels[:, None]).any(axis=1).sum()), k
+
+
+def test_predictions_are_float64_softmax_outputs(tmp_path):
+    trainer = small_trainer(tmp_path)
+    probs = predict_probs(trainer.model, trainer.val.images[:5], trainer.preprocess, 32)
+    assert probs.dtype == np.float64 and probs.shape == (5, 6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-12)
+
+
+def test_the_confusion_matrix_counts_true_class_by_predicted_class():
+    from tinycnn.evaluation import confusion_matrix
+    predicted, labels = np.array([0, 1, 1, 1, 2]), np.array([0, 1, 0, 0, 2])
+    counts = confusion_matrix(predicted, labels, 4)                     # two 0s taken for 1s
+    np.testing.assert_array_equal(counts, [[1, 2, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+    assert counts.dtype == np.int64

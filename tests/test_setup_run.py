@@ -69,3 +69,4 @@ def test_argument_and_flag_spell_a_name_and_a_value():
                                                                                        "resume=True")
     assert (flag("out"), flag("out", "runs/x"), flag("resume", True), flag("batch_size", 16)) == (
         "--out", "--out runs/x", "--resume", "--batch-size 16")
+    assert (argument("per_class", None), flag("per_class", None)) == ("per_class=None", "--per-class None")

@@ -141,3 +141,20 @@ def test_the_trainers_seed_is_a_whole_number_of_at_least_zero(tmp_path, seed):
     with pytest.raises(ValueError, match=re.escape(f"Trainer: seed must be a whole number >= 0 (it keys every "
                                                    f"image's random numbers), got {seed!r}")):
         resumable(tmp_path, seed)
+
+
+def test_the_streams_are_philox_with_the_documented_key_and_counter():
+    """stream(seed, epoch, purpose, index) is Philox under the key seed, its counter starting at
+    (0, purpose, index, epoch); an image's draws come from the IMAGES stream of its place, the order from ORDER's."""
+    def philox(counter):
+        return np.random.Generator(np.random.Philox(key=7, counter=counter))
+
+    np.testing.assert_array_equal(stream(7, 2, 0, 5).random(4), philox([0, 0, 5, 2]).random(4))
+    np.testing.assert_array_equal(epoch_order(7, 2, 30), philox([0, 1, 0, 2]).permutation(30))
+    rows = ImageStreams(7, 2, [5, 9])
+    np.testing.assert_array_equal(rows.random((2, 3), np.float32),
+                                  [philox([0, 0, 5, 2]).random(3, np.float32), philox([0, 0, 9, 2]).random(3, np.float32)])
+    np.testing.assert_array_equal(ImageStreams(7, 2, [5, 9]).normal(1.0, 0.5, (2, 3)),
+                                  [philox([0, 0, 5, 2]).normal(1.0, 0.5, 3), philox([0, 0, 9, 2]).normal(1.0, 0.5, 3)])
+    assert rows.random((2, 3), np.float32).dtype == np.float32
+    assert ImageStreams(0, 0, []).normal(0.0, 1.0, (0, 3)).dtype == np.float64
