@@ -72,3 +72,16 @@ class LossAsLayer(tc.Layer):
 
     def backward(self, dy):
         return dy * self.loss.backward()
+
+
+def record_chunks(monkeypatch, module):
+    """From now on, record the runs of images [(n0, n1), ...] that every call of module.image_chunks cuts a batch
+    into (a layer that ignores its memory_budget, or skips the helper, shows in the list)."""
+    calls, image_chunks = [], module.image_chunks
+
+    def spy(*args):
+        chunk, runs = image_chunks(*args)
+        calls.append(runs)
+        return chunk, runs
+    monkeypatch.setattr(module, "image_chunks", spy)
+    return calls

@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 import tinycnn as tc
 from tinycnn import reference as ref
 
-from helpers import assert_close, in_layout, layouts
+from helpers import assert_close, in_layout, layouts, record_chunks
 
 
 @st.composite
@@ -112,16 +112,22 @@ def test_winograd_float32_error_at_a_conv2_like_depth(r):
     assert winograd <= (1e-6 if r == 3 else 1e-5) and im2col <= 1e-6
 
 
-def test_winograd_conv_in_chunks_equals_one_chunk(monkeypatch):
-    """With a tiny buffer bound every image is its own chunk; the result must not change."""
-    import tinycnn.layers.conv as conv_module
+@pytest.mark.parametrize("r", [3, 5])
+def test_winograd_conv_in_chunks_equals_one_chunk(monkeypatch, r):
+    """A memory budget of one byte makes every image its own chunk (forward's and dx's Winograd, dW's im2col);
+    the results must not change."""
     rng = np.random.default_rng(0)
-    conv = tc.Conv2d(3, 4, 3, padding=1, dtype=np.float64, rng=rng)
-    x, dy = rng.standard_normal((3, 3, 6, 5)), rng.standard_normal((3, 4, 6, 5))
+    conv = tc.Conv2d(4, 6, r, padding=r // 2, groups=2, dtype=np.float64, rng=rng)
+    assert conv._takes_winograd()
+    x, dy = rng.standard_normal((3, 4, 6, 5)), rng.standard_normal((3, 6, 6, 5))
+    chunks = record_chunks(monkeypatch, tc.layers.conv)
     y, dx = conv.forward(x), conv.backward(dy)
-    monkeypatch.setattr(conv_module, "COLUMN_BUFFER_BYTES", 1)
+    dw = conv.weight.grad.copy()
+    conv.memory_budget = 1
     assert_close(conv.forward(x), y)
     assert_close(conv.backward(dy), dx)
+    assert_close(conv.weight.grad, dw)
+    assert [len(runs) for runs in chunks] == [1, 1, 1, 3, 3, 3]      # forward, dW, dx: in one chunk, then three
 
 
 @given(case=winograd_cases())
@@ -158,8 +164,8 @@ def test_conv_in_chunks_of_images_equals_the_reference(monkeypatch, case):
     conv = tc.Conv2d(**case, dtype=np.float64, rng=rng)
     assert not conv._takes_winograd()
     x = rng.standard_normal((5, case["in_channels"], side, side))
-    monkeypatch.setattr("tinycnn.layers.conv.COLUMN_BUFFER_BYTES", 1)
-    assert len(tc.layers.conv.image_chunks(5, 8)[1]) == 5
+    chunks = record_chunks(monkeypatch, tc.layers.conv)
+    conv.memory_budget = 1
     y = conv.forward(x, training=True)
     expected = ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.groups)
     assert_close(y, expected)
@@ -168,6 +174,7 @@ def test_conv_in_chunks_of_images_equals_the_reference(monkeypatch, case):
     assert_close(conv.backward(dy), dx)
     assert_close(conv.weight.grad, dw)
     assert_close(conv.bias.grad, db)
+    assert [len(runs) for runs in chunks] == [5, 5, 5]                # forward, dW, dx: five chunks each
 
 
 def test_paper_conv1_output_is_55_by_55():

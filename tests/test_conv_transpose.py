@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 import tinycnn as tc
 from tinycnn import reference as ref
 
-from helpers import assert_close, in_layout, layouts
+from helpers import assert_close, in_layout, layouts, record_chunks
 
 
 @st.composite
@@ -75,10 +75,11 @@ def test_conv_transpose_refuses_what_pytorch_refuses():
 
 
 def test_conv_transpose_in_chunks_of_one_image_equals_reference(monkeypatch):
-    monkeypatch.setattr("tinycnn.layers.conv.COLUMN_BUFFER_BYTES", 1)              # one image per chunk
     case = dict(shape=(3, 2, 4, 5), cout=3, kernel=(3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0),
                 seed=7)
     layer, x, rng = make_layer(case, np.float64)
+    chunks = record_chunks(monkeypatch, tc.layers.conv_transpose)
+    layer.memory_budget = 1                                                         # one image per chunk
     y = layer.forward(x)
     assert_close(y, ref.conv_transpose2d_forward(x, layer.weight.data, layer.bias.data, layer.stride,
                                                  layer.padding, layer.output_padding))
@@ -87,3 +88,4 @@ def test_conv_transpose_in_chunks_of_one_image_equals_reference(monkeypatch):
     ref_dx, ref_dw, _ = ref.conv_transpose2d_backward(x, layer.weight.data, dy, layer.stride, layer.padding)
     assert_close(dx, ref_dx)
     assert_close(layer.weight.grad, ref_dw)
+    assert [len(runs) for runs in chunks] == [3, 3]                                 # forward, backward

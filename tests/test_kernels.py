@@ -143,11 +143,22 @@ def kernel_calls(rng):
         kernels.sgd_update(w, view(a.ravel() - 20), v, t(0.1), t(0.9), t(1e-3))
         return [w, v]
 
-    def winograd(view):
-        return [kernels.winograd_conv(view(x), view(rng.standard_normal((4, 3, 3, 3), t)), (1, 1), 1, 2**20)]
+    def winograd(r, filters, inputs, outputs):
+        def call(view):                                 # 4 filters on x padded by 1, OH x OW in 2x2 tiles
+            OH, OW, tile = 7 + 3 - r, 6 + 3 - r, (r + 1) ** 2
+            TH, TW = (OH + 1) // 2, (OW + 1) // 2
+            U, V = view(np.zeros((tile, 4, 3), t)), view(np.zeros((tile, 3, 2 * TH * TW), t))
+            y = view(np.zeros((2, 4, OH, OW), t))
+            filters(view(rng.standard_normal((4, 3, r, r), t)), U)
+            inputs(view(x), 1, 1, TH, TW, V)
+            outputs(view(rng.standard_normal((tile, 4, 2 * TH * TW), t)), TH, TW, y)
+            return [U, V, y]
+        return call
 
     return [("im2col", im2col), ("col2im", col2im), ("maxpool", maxpool), ("lrn", lrn),
-            ("relu_backward", relu_backward), ("sgd_update", sgd), ("winograd_conv", winograd)]
+            ("relu_backward", relu_backward), ("sgd_update", sgd),
+            ("winograd_3x3", winograd(3, kernels.filters_3x3, kernels.inputs_3x3, kernels.outputs_3x3)),
+            ("winograd_5x5", winograd(5, kernels.filters_5x5, kernels.inputs_5x5, kernels.outputs_5x5))]
 
 
 @pytest.mark.parametrize("name", [name for name, _ in kernel_calls(np.random.default_rng(0))])

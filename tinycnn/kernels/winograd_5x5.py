@@ -1,6 +1,6 @@
 """Winograd's F(2x2, 5x5): a 5x5 convolution (AlexNet's conv2) with 2.8 times fewer multiplications.
 
-The scheme of kernels/winograd.py with 6x6 tiles (2 + 5 - 1) that start every 2 pixels, built on the points
+The scheme of kernels/winograd_3x3.py with 6x6 tiles (2 + 5 - 1) that start every 2 pixels, built on the points
 0, 1, -1, 2, -2 and infinity (the points of Lavin and Gray's F(4x4, 3x3), so B^T is theirs):
 
     B^T = [[4,  0, -5,  0, 1, 0],    G = [[ 1/4,     0,    0,     0,    0],    A^T = [[1, 1,  1, 1,  1, 0],
@@ -17,24 +17,30 @@ The transforms multiply by 2, 4, 5 and 1/6, 1/24: float32 results are within abo
 (tests/test_conv.py measures 1.4e-6 over 48 channels), where the direct sum is within 1e-7.
 
 The transforms run along a whole row of tiles at once (the tiles' columns are read as even and odd columns of
-the image), so every inner loop runs over consecutive tiles and vectorises.
+the image), so every inner loop runs over consecutive tiles and vectorises. As for 3x3, the layer sums the
+products over the channels as 36 matrix products: Conv2d._winograd in layers/conv.py.
 """
 import numpy as np
 
 from .jit import kernel, prange
 
-G = np.array([[1 / 4, 0, 0, 0, 0],
-              [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
-              [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
-              [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
-              [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3],
-              [0, 0, 0, 0, 1]])
+# G of the docstring in float64; filters_5x5 rounds it to its filters' dtype
+G64 = np.array([[1 / 4, 0, 0, 0, 0],
+                [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
+                [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
+                [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3],
+                [0, 0, 0, 0, 1]])
 
 
 @kernel(parallel=True)
-def filters_5x5(w, G, U):
-    """w: (F, C, 5, 5), G: (6, 5) in w's dtype -> fills U: (36, F, C), U[6*i + j, f, c] = (G g G^T)[i, j]."""
+def filters_5x5(w, U):
+    """w: (F, C, 5, 5) -> fills U: (36, F, C) with U[6*i + j, f, c] = (G g G^T)[i, j], g = w[f, c].
+
+    A generic G g G^T loop: G is mostly fractions (22 of 30), and U is made once a pass (conv2: 0.6 ms).
+    """
     F, C = w.shape[0], w.shape[1]
+    G = G64.astype(w.dtype)                             # rounded once: the products stay in w's dtype
     zero = w.dtype.type(0)
     for f in prange(F):
         Gg = np.empty((6, 5), w.dtype)
@@ -58,7 +64,7 @@ def inputs_5x5(x, PH, PW, TH, TW, V):
     """x: (n, C, H, W) -> fills V: (36, C, n*TH*TW) with B^T d B for every channel and 6x6 tile d.
 
     Tile (th, tw) covers rows 2*th - PH .. +5 and columns 2*tw - PW .. +5 of x, zero outside the image.
-    Parallel over channels.
+    Parallel over channels. A row of tiles at a time, B^T written out: the loop over tiles vectorises.
     """
     n, C, H, W = x.shape
     Hp, Wp = 2 * TH + 4, 2 * TW + 4                     # the zero-padded image the tiles cover
@@ -107,7 +113,8 @@ def outputs_5x5(M, TH, TW, y):
     """M: (36, F, n*TH*TW) -> fills y: (n, F, OH, OW) with A^T m A for every filter and tile.
 
     A^T turns six values into two: (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2*(m3 - m4) + m5). The last row or column
-    of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters.
+    of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters. A row of tiles at a time,
+    A^T written out: the loops over tiles vectorise.
     """
     n, F, OH, OW = y.shape
     two = y.dtype.type(2)

@@ -1,11 +1,12 @@
 """Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3 and 5x5, stride 1)."""
 import numpy as np
 
-from ..kernels import col2im, gemm, im2col, winograd_conv
+from ..kernels import (col2im, filters_3x3, filters_5x5, gemm, im2col, inputs_3x3, inputs_5x5, outputs_3x3,
+                       outputs_5x5)
 from .base import Layer, Parameter, check_dtype, normal_weight, window, window_output_hw
 
-# The column matrix of one chunk of images stays below this many bytes (unless one image alone needs more).
-COLUMN_BUFFER_BYTES = 32 * 2**20
+# Winograd's F(2x2, r x r) by filter size r: its (filters, inputs, outputs) transforms, from kernels/
+WINOGRAD = {3: (filters_3x3, inputs_3x3, outputs_3x3), 5: (filters_5x5, inputs_5x5, outputs_5x5)}
 
 
 class Conv2d(Layer):
@@ -26,20 +27,23 @@ class Conv2d(Layer):
         dW_g    = dY_g @ cols_g^T       dbias = sum of dY over n, oh, ow
         dcols_g = W_g^T @ dY_g          dx = col2im(dcols)
 
-    Images are processed in chunks so the column matrix never exceeds COLUMN_BUFFER_BYTES (or one image's
-    columns, if that is larger). Backward recomputes the columns instead of keeping them: memory stays bounded.
+    Images are processed in chunks so the column matrix never exceeds `memory_budget` bytes (or one image's
+    columns, if that is larger; `conv.memory_budget = ...` sets it for one layer). Backward recomputes the
+    columns instead of keeping them: memory stays bounded.
 
     r x r filters with stride 1 and padding <= r - 1 take Winograd's F(2x2, 3x3) (AlexNet's conv3-5) or
-    F(2x2, 5x5) (conv2) instead of im2col for y and for dx (kernels/winograd.py, kernels/winograd_5x5.py): the
-    same result with 2.25x or 2.8x fewer multiplications. dx is then the convolution of dy, padded by r - 1 - P,
-    with the filters turned 180 degrees and their in and out channels swapped. dW stays im2col + GEMM. Set
-    `conv.winograd = False` to use im2col + GEMM throughout.
+    F(2x2, 5x5) (conv2) instead of im2col for y and for dx (_winograd, with the transforms of
+    kernels/winograd_3x3.py and kernels/winograd_5x5.py): the same result with 2.25x or 2.8x fewer
+    multiplications, in chunks under the same memory_budget. dx is then the convolution of dy, padded by
+    r - 1 - P, with the filters turned 180 degrees and their in and out channels swapped. dW stays im2col + GEMM.
+    Set `conv.winograd = False` to use im2col + GEMM throughout.
 
     Saved for backward: x, the input (C-ordered).
     Initialisation: weight ~ N(0, weight_std^2), by default weight_std = sqrt(2/fan_in) (He), bias 0.
     """
 
     winograd = True
+    memory_budget = 32 * 2**20          # bytes a chunk of images may take for its column matrix (or V and M)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True,
                  dtype=np.float32, rng=None, weight_std=None):
@@ -71,7 +75,7 @@ class Conv2d(Layer):
         self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
         if self._takes_winograd():
-            y = winograd_conv(x, self.weight.data, self.padding, self.groups, COLUMN_BUFFER_BYTES)
+            y = self._winograd(x, self.weight.data, self.padding)
         else:
             y = self._im2col_forward(x)
         if self.bias is not None:
@@ -91,6 +95,46 @@ class Conv2d(Layer):
             for g in range(G):
                 gemm(w[g], cols[g], out=out[g])
             y[n0:n1] = out.reshape(F, n1 - n0, OH, OW).transpose(1, 0, 2, 3)
+        return y
+
+    def _winograd(self, x, w, padding):
+        """y = x convolved with w at stride 1 by F(2x2, r x r), r = 3 or 5, chunk by chunk of images.
+
+        x: (N, C, H, W), w: (F, C/G, r, r), padding (PH, PW) -> y: (N, F, OH, OW), OH = H + 2*PH - r + 1 (and OW).
+        For a tile d of x and a filter g, Y = A^T [(G g G^T) * (B^T d B)] A (the matrices are in the kernels'
+        docstrings). A transformed tile has t = (r + 1)^2 entries, and a chunk of n images T = n*TH*TW tiles
+        per channel, TH = ceil(OH / 2), TW = ceil(OW / 2). Summed over the channels, the t elementwise products
+        become t matrix products per group, one per entry k of the tile:
+
+            U[k] (F, C/G) = (G g G^T)[k] for every filter and channel       (filters, once)
+            V[k] (C, T)   = (B^T d B)[k] for every channel and tile         (inputs, per chunk)
+            M[k] (F, T)   = U[k] @ V[k], group by group: the group's F/G rows of U and C/G rows of V
+            y             = A^T M A for every filter and tile               (outputs)
+
+        so 16 or 36 GEMMs per group and chunk. V and M share one buffer under memory_budget bytes.
+        """
+        N, C, H, W = x.shape
+        F, r, G = w.shape[0], w.shape[2], self.groups
+        (PH, PW), Fg, Cg = padding, F // G, C // G
+        OH, OW = H + 2 * PH - r + 1, W + 2 * PW - r + 1
+        TH, TW = (OH + 1) // 2, (OW + 1) // 2
+        filters, inputs, outputs = WINOGRAD[r]
+        t = (r + 1) ** 2
+        U = np.empty((t, F, Cg), x.dtype)
+        filters(w, U)
+        y = np.empty((N, F, OH, OW), x.dtype)
+        per_image = t * (C + F) * TH * TW                                 # V's and M's entries for one image
+        chunk, runs = image_chunks(N, per_image * x.itemsize, self.memory_budget)
+        buffer = np.empty(per_image * chunk, x.dtype)
+        for n0, n1 in runs:
+            T = (n1 - n0) * TH * TW
+            V = buffer[:t * C * T].reshape(t, C, T)
+            M = buffer[t * C * T:t * (C + F) * T].reshape(t, F, T)
+            inputs(x[n0:n1], PH, PW, TH, TW, V)
+            for k in range(t):
+                for g in range(G):
+                    gemm(U[k, g * Fg:(g + 1) * Fg], V[k, g * Cg:(g + 1) * Cg], out=M[k, g * Fg:(g + 1) * Fg])
+            outputs(M, TH, TW, y[n0:n1])
         return y
 
     def backward(self, dy):
@@ -125,8 +169,7 @@ class Conv2d(Layer):
         """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
         if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
-            return winograd_conv(np.ascontiguousarray(dy), self._turned_weight(), (KH - 1 - PH, KW - 1 - PW), G,
-                                 COLUMN_BUFFER_BYTES)
+            return self._winograd(np.ascontiguousarray(dy), self._turned_weight(), (KH - 1 - PH, KW - 1 - PW))
         w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
         dx = np.zeros(x_shape, dy.dtype)
         for n0, n1, dcols in self._chunks(x_shape, dy.dtype):
@@ -160,11 +203,11 @@ class Conv2d(Layer):
 
     def _chunks(self, x_shape, dtype):
         """Yield (n0, n1, cols): runs of images [n0, n1) and an uninitialised column matrix for them,
-        (C*KH*KW, (n1-n0)*OH*OW), one buffer under COLUMN_BUFFER_BYTES reused for every run."""
+        (C*KH*KW, (n1-n0)*OH*OW), one buffer under memory_budget bytes reused for every run."""
         N, C = x_shape[:2]
         OH, OW = window_output_hw(self, x_shape[2:], self.kernel_size, self.stride, self.padding)
         rows, per_image = C * self.kernel_size[0] * self.kernel_size[1], OH * OW
-        chunk, runs = image_chunks(N, rows * per_image * dtype.itemsize)
+        chunk, runs = image_chunks(N, rows * per_image * dtype.itemsize, self.memory_budget)
         buffer = np.empty(rows * per_image * chunk, dtype)
         for n0, n1 in runs:
             yield n0, n1, buffer[:rows * per_image * (n1 - n0)].reshape(rows, per_image * (n1 - n0))
@@ -176,10 +219,11 @@ class Conv2d(Layer):
             yield n0, n1, cols
 
 
-def image_chunks(n_images, bytes_per_image):
+def image_chunks(n_images, bytes_per_image, budget):
     """-> (chunk, [(n0, n1), ...]): the batch cut into runs of `chunk` images (the last may be shorter) whose
-    column matrices stay under COLUMN_BUFFER_BYTES together, with at least one image a run however large."""
-    chunk = int(np.clip(COLUMN_BUFFER_BYTES // bytes_per_image, 1, n_images))
+    buffers stay under `budget` bytes together, with at least one image a run however large. Conv2d's and
+    ConvTranspose2d's chunks, their budget the layer's memory_budget."""
+    chunk = int(np.clip(budget // bytes_per_image, 1, n_images))
     return chunk, [(n0, min(n0 + chunk, n_images)) for n0 in range(0, n_images, chunk)]
 
 

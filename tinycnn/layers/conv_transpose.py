@@ -24,11 +24,13 @@ class ConvTranspose2d(Layer):
         dcols = im2col(dy)  dx = W @ dcols          dW = X @ dcols^T        dbias = sum of dy over n, oh, ow
     i.e. dx is a plain convolution of dy with the same weight.
 
-    Images go through in chunks so the column matrix stays under conv.py's COLUMN_BUFFER_BYTES.
+    Images go through in chunks so the column matrix stays under `memory_budget` bytes (conv.py's image_chunks).
     Saved for backward: x, the input.
     Initialisation: weight ~ N(0, weight_std^2), by default sqrt(2 / (C*KH*KW / (SH*SW))) (He, counting the
     inputs that reach one output pixel), bias 0.
     """
+
+    memory_budget = 32 * 2**20          # bytes a chunk of images may take for its column matrix, as in Conv2d
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, bias=True,
                  dtype=np.float32, rng=None, weight_std=None):
@@ -75,7 +77,7 @@ class ConvTranspose2d(Layer):
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         w = self.weight.data.reshape(C, -1)                               # (C, F*KH*KW)
         y = np.zeros((N, F, OH, OW), x.dtype)
-        _, runs = image_chunks(N, self._column_rows() * H * W * x.itemsize)
+        _, runs = image_chunks(N, self._column_rows() * H * W * x.itemsize, self.memory_budget)
         for n0, n1 in runs:
             x_cols = x[n0:n1].transpose(1, 0, 2, 3).reshape(C, -1)        # (C, n*H*W)
             cols = gemm(w.T, x_cols)                                      # (F*KH*KW, n*H*W)
@@ -96,7 +98,7 @@ class ConvTranspose2d(Layer):
         dw = np.zeros_like(w)
         dx = np.empty_like(x) if self.needs_input_grad else None
         rows = self._column_rows()
-        chunk, runs = image_chunks(N, rows * H * W * x.itemsize)
+        chunk, runs = image_chunks(N, rows * H * W * x.itemsize, self.memory_budget)
         buffer = np.empty(rows * H * W * chunk, x.dtype)
         for n0, n1 in runs:
             dcols = buffer[:rows * H * W * (n1 - n0)].reshape(rows, -1)   # (F*KH*KW, n*H*W)

@@ -16,27 +16,24 @@ For one tile and one filter, with * the elementwise product:
            [0, -1, 1, 0],           [1/2, -1/2,  1/2],
            [0, 1,  0, -1]]          [0,    0,    1  ]]
 
-Summed over input channels c, the 16 elementwise products become 16 matrix products, one per entry k of the
-4x4 transformed tile:
-
-    U[k] (F, C) = (G g G^T)[k] for every filter f and channel c        (winograd_filters)
-    V[k] (C, T) = (B^T d B)[k] for every channel c and tile t          (winograd_inputs)
-    M[k] (F, T) = U[k] @ V[k]                                          (the GEMM)
-    Y    = A^T M A for every filter and tile                           (winograd_outputs)
-
 A direct 3x3 convolution multiplies 9 times per output and channel; this multiplies 16 times per 4 outputs.
 The transforms only add and subtract (and halve, in G), so float32 keeps nearly all of its accuracy.
+
+These are the three transforms, each of a whole array of filters or tiles. Summing the elementwise products over
+the channels as 16 matrix products, chunk by chunk of images, is the layer's work: Conv2d._winograd in
+layers/conv.py.
 """
 import numpy as np
 
-from .gemm import gemm
 from .jit import kernel, prange
-from .winograd_5x5 import G as G_5x5, filters_5x5, inputs_5x5, outputs_5x5
 
 
 @kernel(parallel=True)
-def winograd_filters(w, U):
-    """w: (F, C, 3, 3) -> fills U: (16, F, C) with U[4*i + j, f, c] = (G g G^T)[i, j], g = w[f, c]."""
+def filters_3x3(w, U):
+    """w: (F, C, 3, 3) -> fills U: (16, F, C) with U[4*i + j, f, c] = (G g G^T)[i, j], g = w[f, c].
+
+    Written out: G holds only 0, 1 and 1/2, so an entry is g0, g2 or a halved sum, with no products by 0 or 1.
+    """
     F, C = w.shape[0], w.shape[1]
     half = w.dtype.type(0.5)
     for f in prange(F):
@@ -54,11 +51,11 @@ def winograd_filters(w, U):
 
 
 @kernel(parallel=True)
-def winograd_inputs(x, PH, PW, TH, TW, V):
+def inputs_3x3(x, PH, PW, TH, TW, V):
     """x: (n, C, H, W) -> fills V: (16, C, n*TH*TW) with B^T d B for every channel and tile.
 
     Tile (th, tw) reads input rows 2*th - PH .. +3 and columns 2*tw - PW .. +3; outside the image is zero.
-    Parallel over channels.
+    Parallel over channels. Tile by tile, B^T written out as 32 additions: its entries are only 0 and +-1.
     """
     n, C, H, W = x.shape
     zero = x.dtype.type(0)
@@ -88,10 +85,11 @@ def winograd_inputs(x, PH, PW, TH, TW, V):
 
 
 @kernel(parallel=True)
-def winograd_outputs(M, TH, TW, y):
+def outputs_3x3(M, TH, TW, y):
     """M: (16, F, n*TH*TW) -> fills y: (n, F, OH, OW) with A^T m A for every filter and tile.
 
     The last row or column of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters.
+    Tile by tile, A^T written out as 24 additions for 4 outputs: its entries are only 0 and +-1.
     """
     n, F, OH, OW = y.shape
     for f in prange(F):
@@ -117,38 +115,3 @@ def winograd_outputs(M, TH, TW, y):
                         if w + 1 < OW:
                             y[b, f, h + 1, w + 1] = e1 - e2 - e3
 
-
-def winograd_conv(x, w, padding, groups, max_bytes):
-    """A 3x3 or 5x5 convolution with stride 1, by F(2x2, 3x3) or F(2x2, 5x5) (kernels/winograd_5x5.py).
-
-    x: (N, C, H, W), w: (F, C/G, r, r) -> y: (N, F, OH, OW), OH = H + 2*PH - r + 1 (and the same for OW).
-    Images are taken in chunks so that V and M together stay under max_bytes (unless one image alone needs
-    more), as Conv2d bounds its column matrix.
-    """
-    N, C, H, W = x.shape
-    F, G, r = w.shape[0], groups, w.shape[2]
-    PH, PW = padding
-    OH, OW = H + 2 * PH - r + 1, W + 2 * PW - r + 1
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    tile = (r + 1) ** 2                                 # entries of an (r + 1) x (r + 1) transformed tile
-    U = np.empty((tile, F, C // G), x.dtype)
-    if r == 3:
-        winograd_filters(w, U)
-    else:
-        filters_5x5(w, G_5x5.astype(x.dtype), U)
-    y = np.empty((N, F, OH, OW), x.dtype)
-    per_image = tile * (C + F) * TH * TW
-    chunk = int(np.clip(max_bytes // (per_image * x.itemsize), 1, N))
-    buffer = np.empty(per_image * chunk, x.dtype)
-    Fg, Cg = F // G, C // G
-    for n0 in range(0, N, chunk):
-        n1 = min(n0 + chunk, N)
-        T = (n1 - n0) * TH * TW
-        V = buffer[:tile * C * T].reshape(tile, C, T)
-        M = buffer[tile * C * T:tile * (C + F) * T].reshape(tile, F, T)
-        (winograd_inputs if r == 3 else inputs_5x5)(x[n0:n1], PH, PW, TH, TW, V)
-        for k in range(tile):
-            for g in range(G):
-                gemm(U[k, g * Fg:(g + 1) * Fg], V[k, g * Cg:(g + 1) * Cg], out=M[k, g * Fg:(g + 1) * Fg])
-        (winograd_outputs if r == 3 else outputs_5x5)(M, TH, TW, y[n0:n1])
-    return y
