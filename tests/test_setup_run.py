@@ -1,11 +1,13 @@
 """setup_run (tinycnn/setup_run.py): a run built in one library call, as `alexnet.py train` builds it; its
 messages name setup_run's own arguments, and the command line's flags when it passes spell=flag."""
+import os
 import re
 
 import numpy as np
 import pytest
 
 from tinycnn import checkpoint
+from tinycnn.runs import build
 from tinycnn.setup_run import setup_run
 from tinycnn.spelling import argument, flag
 
@@ -70,3 +72,78 @@ def test_argument_and_flag_spell_a_name_and_a_value():
     assert (flag("out"), flag("out", "runs/x"), flag("resume", True), flag("batch_size", 16)) == (
         "--out", "--out runs/x", "--resume", "--batch-size 16")
     assert (argument("per_class", None), flag("per_class", None)) == ("per_class=None", "--per-class None")
+
+
+def test_setup_runs_defaults_are_the_train_commands():
+    """The command line passes every flag, so setup_run's own defaults are met only by notebooks and tests: they
+    must be train's (--no-pca is pca=False)."""
+    import inspect
+
+    import alexnet
+    flags = vars(alexnet.parser().parse_args(["train"]))
+    defaults = {name: p.default for name, p in inspect.signature(setup_run).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    shared = sorted(set(defaults) & set(flags))
+    assert len(shared) == 19, shared
+    assert {name: defaults[name] for name in shared} == {name: flags[name] for name in shared}
+    assert defaults["pca"] is not flags["no_pca"] and (defaults["progress"], defaults["ranks"]) == (True, None)
+
+
+def test_a_run_of_the_default_variant_trains_in_batches_of_32_and_the_papers_in_128(tmp_path):
+    mini = setup_run(str(tmp_path / "mini"), say=quiet, **dict(TINY, batch_size=None)).trainer
+    assert (mini.batch_size, mini.config["variant"], mini.pca, mini.plateau.patience, mini.optimizer.lr) == (
+        32, "mini", True, 2, 0.01)
+    paper = setup_run(str(tmp_path / "paper"), variant="paper", say=quiet,
+                      **dict(TINY, input_size=67, batch_size=None)).trainer
+    assert (paper.batch_size, paper.config["groups"], paper.input_size) == (128, 1, 67)
+
+
+def test_every_argument_reaches_the_trainer_and_the_checkpoint(tmp_path):
+    run = setup_run(str(tmp_path / "run"), seed=3, lr=0.02, batch_size=6, pca=False, patience=4, progress=False,
+                    train_images=18, val_images=6, input_size=16, positive_bias=0.1, freeze="conv1",
+                    lr_mult="fc8=10", decay_mult="*.bias=0", say=quiet)
+    t = run.trainer
+    assert (t.seed, t.optimizer.lr, t.batch_size, t.pca, t.plateau.patience, t.progress) == (3, 0.02, 6, False, 4,
+                                                                                         False)
+    assert (len(t.train), len(t.val), t.input_size) == (18, 6, 16)
+    assert not t.model["conv1"].weight.trainable and t.model["conv2"].weight.trainable
+    assert t.model["fc8"].weight.lr_mult == 10 and t.model["conv2"].bias.decay_mult == 0
+    np.testing.assert_array_equal(t.model["conv1"].weight.data,
+                                  build(dict(t.config), rng=np.random.default_rng([3, 1]))["conv1"].weight.data)
+    assert t.config == dict(variant="mini", groups=1, input_size=16, positive_bias=0.1, freeze="conv1",
+                            lr_mult="fc8=10", decay_mult="*.bias=0", num_classes=6)
+    assert t.data_info == dict(path=None, seed=3, train_images=18, val_images=6, per_class=None)
+
+
+def test_init_starts_from_the_checkpoints_weights_and_pixels_and_says_so(tmp_path):
+    first = setup_run(str(tmp_path / "a"), say=quiet, **TINY)
+    first.fit(1, log=quiet)
+    source = str(tmp_path / "a" / "best.npz")
+    said = []
+    run = setup_run(str(tmp_path / "b"), init=source, seed=5, say=said.append, **dict(TINY, input_size=None))
+    assert said[0] == f"fine-tuning from {source}: all weights kept"
+    entries, _ = checkpoint.read(source)
+    for name, p in run.trainer.model.named_parameters():
+        np.testing.assert_array_equal(p.data, entries[f"param/{name}"], err_msg=name)
+    np.testing.assert_array_equal(run.trainer.preprocess.mean_image, entries["array/mean_image"])
+    assert run.trainer.input_size == 16                        # the checkpoint's
+    said.clear()
+    setup_run(str(tmp_path / "c"), init=source, new_head=True, say=said.append, **dict(TINY, input_size=None))
+    assert said[0] == f"fine-tuning from {source}: new head fc8.weight, fc8.bias for 6 classes"
+
+
+def test_a_resumed_run_says_where_it_goes_on_and_overwrite_keeps_the_old_run_until_the_first_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    setup_run(str(out), say=quiet, **TINY).fit(1, log=quiet)
+    said = []
+    resumed = setup_run(str(out), resume=True, say=said.append, **TINY)
+    assert said == [f"resumed {out / 'last.npz'} after epoch 1",
+                    "training mini AlexNet (331,462 trainable parameters) on 24 images of 6 classes at 16x16, "
+                    "validating on 12"]
+    assert resumed.old_run is None
+    before = (out / "last.npz").read_bytes()
+    replaced = setup_run(str(out), overwrite=True, say=quiet, **TINY)
+    assert sorted(os.listdir(out / ".old-run")) == ["best.npz", "history.json", "last.npz"]
+    assert (out / ".old-run" / "last.npz").read_bytes() == before and not (out / "last.npz").exists()
+    replaced.fit(1, log=quiet)
+    assert not (out / ".old-run").exists() and (out / "last.npz").read_bytes() != before
