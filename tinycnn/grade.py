@@ -24,8 +24,7 @@ from .exercises import BY_NAME
 from .workspace import read_manifest
 
 CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exercise_checks.py")
-JSON_TOOL = "tinycnn.grade"
-JSON_START = '{"tool": "tinycnn.grade"'         # how every JSON file this tool writes begins
+JSON_TOOL = "tinycnn.grade"                     # the "tool" of every JSON file this tool writes
 PLAIN, COMPILED = {"NUMBA_DISABLE_JIT": "1"}, {"NUMBA_DISABLE_JIT": None}     # None: removed from the environment
 MODES = {False: [("", {})], True: [("plain Python", PLAIN), ("compiled", COMPILED)]}     # by Exercise.kernel
 
@@ -127,10 +126,14 @@ def check_json(path):
     """--json: a new file, or a JSON file this tool wrote (it is replaced); never any other file."""
     check_writable_file(path, "--json")
     if os.path.isfile(path):
-        with open(path, "rb") as f:
-            if f.read(len(JSON_START)) != JSON_START.encode():
-                raise ValueError(f"--json {path}: already exists and is not a JSON file that tinycnn.grade wrote; "
-                                 f"expected a new file name (or one of grade's, which is replaced)")
+        try:
+            with open(path, encoding="utf-8") as f:
+                ours = json.load(f).get("tool") == JSON_TOOL
+        except (ValueError, AttributeError):         # not JSON (or not a JSON object)
+            ours = False
+        if not ours:
+            raise ValueError(f"--json {path}: already exists and is not a JSON file that tinycnn.grade wrote; "
+                             f"expected a new file name (or one of grade's, which is replaced)")
 
 
 def write_json(path, graded):
