@@ -201,7 +201,7 @@ def test_the_library_lines_pasted_back_grade_right_everywhere_and_the_mini_alexn
     assert statuses(rows) == {name: "right" for name in BY_NAME}, rows
     assert {row["name"]: row["modes"] for row in rows if len(row["modes"]) > 1} == {
         e.name: ["plain Python", "compiled"] for e in EXERCISES if e.kernel}
-    assert "right (plain Python and compiled)" in "\n".join(grade.table(workspace, rows))
+    assert "right (plain Python and compiled)" in "\n".join(grade.grade_table(workspace, rows))
     done = in_workspace(workspace, "alexnet.py", "train", *TINY, "--out", "run")
     assert done.returncode == 0 and "best checkpoint" in done.stdout.splitlines()[-3], done.stderr
 

@@ -62,7 +62,7 @@ def distinct(rng, shape, dtype=np.float64, spacing=0.05):
     return (rng.permutation(size).reshape(shape) * spacing - size * spacing / 2).astype(dtype)
 
 
-def compare(name, got, expected, oracle, dtype=None, place=None):
+def differs(name, got, expected, oracle, dtype=None, place=None):
     """None if `got` equals `expected` (shape, dtype when given, values to the dtype's tolerance), else what
     differs first. place(index) may name an index in words."""
     expected = np.asarray(expected)
@@ -108,7 +108,7 @@ GRADIENT_NAMES = {"input": "dx", "weight": "weight.grad (dW)", "bias": "bias.gra
 
 def numerical(layer, x, training=True, atol=1e-6, rtol=1e-4):
     """None if every gradient of `layer` at x (float64) matches central differences, else the first that
-    does not, in the words of compare()."""
+    does not, in the words of differs()."""
     try:
         records = tc.gradient_errors(layer, x, training=training)
     except (AssertionError, ValueError) as error:
@@ -141,7 +141,7 @@ def relu_matches_twin():
         relu = tc.ReLU()
         relu.forward(x, training=True)
         dx = relu.backward(np.ascontiguousarray(dy.T).T if transposed else dy)
-        problem = compare("dx", dx, ref.relu_backward(x, dy), "reference.relu_backward", dtype)
+        problem = differs("dx", dx, ref.relu_backward(x, dy), "reference.relu_backward", dtype)
         if problem:
             return f"on x {shape_of(x)}{' (dy a transposed view)' if transposed else ''}: {problem}"
 
@@ -167,9 +167,9 @@ def dropout_case(p=0.5, shape=(2, 3, 4, 4), dtype=np.float32, seed=7):
 def dropout_is_the_identity_when_not_training():
     """Evaluation: y = x, dx = dy."""
     layer, x, _ = dropout_case()
-    problem = compare("y", layer.forward(x, training=False), x, "x", x.dtype)
+    problem = differs("y", layer.forward(x, training=False), x, "x", x.dtype)
     dy = np.random.default_rng(3).standard_normal(x.shape).astype(x.dtype)
-    problem = problem or compare("dx", layer.backward(dy), dy, "dy", x.dtype)
+    problem = problem or differs("dx", layer.backward(dy), dy, "dy", x.dtype)
     return problem and f"on x {shape_of(x)}: {problem}"
 
 
@@ -205,7 +205,7 @@ def dropout_keeps_1_minus_p():
 def dropout_matches_twin():
     """y = x * mask, with the mask reference.dropout_mask draws from the same seed."""
     layer, x, mask = dropout_case()
-    problem = compare("y", layer.forward(x, training=True), x * mask, "x * reference.dropout_mask(...)", x.dtype)
+    problem = differs("y", layer.forward(x, training=True), x * mask, "x * reference.dropout_mask(...)", x.dtype)
     return problem and f"with p=0.5, rng=7, on x {shape_of(x)}: {problem}"
 
 
@@ -216,7 +216,7 @@ def dropout_backward_uses_the_mask():
     layer, x, mask = dropout_case()
     layer.forward(x, training=True)
     dy = np.random.default_rng(4).standard_normal(x.shape).astype(x.dtype)
-    problem = compare("dx", layer.backward(dy), dy * mask, "dy * reference.dropout_mask(...)", x.dtype)
+    problem = differs("dx", layer.backward(dy), dy * mask, "dy * reference.dropout_mask(...)", x.dtype)
     return problem and f"after forward(x, training=True) with p=0.5, rng=7: {problem}"
 
 
@@ -248,9 +248,9 @@ def dense_matches_twin():
         dense.forward(x, training=True)
         dx = dense.backward(dy)
         want_dx, want_dw, want_db = ref.dense_backward(x, dense.weight.data, dy)
-        problem = (compare("dx", dx, want_dx, "reference.dense_backward", dtype)
-                   or compare("weight.grad (dW)", dense.weight.grad, want_dw, "reference.dense_backward", dtype)
-                   or (bias and compare("bias.grad (db)", dense.bias.grad, want_db, "reference.dense_backward",
+        problem = (differs("dx", dx, want_dx, "reference.dense_backward", dtype)
+                   or differs("weight.grad (dW)", dense.weight.grad, want_dw, "reference.dense_backward", dtype)
+                   or (bias and differs("bias.grad (db)", dense.bias.grad, want_db, "reference.dense_backward",
                                         dtype)))
         if problem:
             return f"of Dense({d}, {k}{'' if bias else ', bias=False'}) on x {shape_of(x)}: {problem}"
@@ -281,7 +281,7 @@ def dense_leaves_frozen_gradients():
     for name, p, grad in zip(("weight.grad", "bias.grad"), dense.parameters(), before):
         if p.grad is not grad or not (grad == 7.0).all():
             return f"of a frozen Dense(5, 3): {name} was changed"
-    problem = compare("dx", dx, ref.dense_backward(x, dense.weight.data, dy)[0], "reference.dense_backward")
+    problem = differs("dx", dx, ref.dense_backward(x, dense.weight.data, dy)[0], "reference.dense_backward")
     return problem and f"of a frozen Dense(5, 3): {problem}"
 
 
@@ -317,7 +317,7 @@ def softmax_cross_entropy_matches_twin():
         logits, labels = logits_case(n, k, dtype, n)
         loss = tc.SoftmaxCrossEntropy()
         loss.forward(logits, labels)
-        problem = compare("dlogits", loss.backward(), ref.softmax_cross_entropy(logits, labels)[1],
+        problem = differs("dlogits", loss.backward(), ref.softmax_cross_entropy(logits, labels)[1],
                           "reference.softmax_cross_entropy", dtype)
         if problem:
             return f"on logits {shape_of(logits)}, labels {labels.tolist()}: {problem}"
@@ -340,8 +340,8 @@ def softmax_cross_entropy_backward_twice():
     loss.forward(logits, labels)
     probabilities = np.array(loss.probabilities, copy=True)
     first = np.array(loss.backward(), copy=True)
-    problem = (compare("self.probabilities after backward", loss.probabilities, probabilities, "softmax(z)")
-               or compare("the second backward's dlogits", loss.backward(), first, "the first's"))
+    problem = (differs("self.probabilities after backward", loss.probabilities, probabilities, "softmax(z)")
+               or differs("the second backward's dlogits", loss.backward(), first, "the first's"))
     return problem and f"on logits {shape_of(logits)}: {problem}"
 
 
@@ -361,8 +361,8 @@ def sgd_update_matches_twin():
         lr, momentum, decay = t(0.1), t(0.9), t(0.01 * 0.1)
         sgd_update(w, g, v, lr, momentum, decay)
         ref.sgd_step(want_w, g, want_v, lr, momentum, decay)
-        problem = (compare("w", w, want_w, "reference.sgd_step", dtype)
-                   or compare("v (momentum)", v, want_v, "reference.sgd_step", dtype))
+        problem = (differs("w", w, want_w, "reference.sgd_step", dtype)
+                   or differs("v (momentum)", v, want_v, "reference.sgd_step", dtype))
         if problem:
             return f"(lr 0.1, momentum 0.9, decay 0.001) on {np.dtype(dtype)} arrays of 37: {problem}"
 
@@ -378,7 +378,7 @@ def sgd_steps_match_twin():
         p.grad = rng.standard_normal((3, 4))
         opt.step()
         ref.sgd_step(want_w, p.grad, want_v, 0.05, 0.9, 0.01 * 0.05)
-        problem = compare("the weights", p.data, want_w, "reference.sgd_step")
+        problem = differs("the weights", p.data, want_w, "reference.sgd_step")
         if problem:
             return f"after step {step + 1} of SGD(lr=0.05, momentum=0.9, weight_decay=0.01): {problem}"
 
@@ -398,7 +398,7 @@ def maxpool_matches_twin():
     """dx against reference.maxpool2d_backward, 2x2 windows that do not overlap."""
     x = distinct(np.random.default_rng(15), (2, 3, 6, 6))
     dx, want = maxpool_backward_case(tc.MaxPool2d(2, 2), x)
-    problem = compare("dx", dx, want, "reference.maxpool2d_backward", x.dtype)
+    problem = differs("dx", dx, want, "reference.maxpool2d_backward", x.dtype)
     return problem and f"on x {shape_of(x)}: {problem}"
 
 
@@ -420,7 +420,7 @@ def maxpool_padded_matches_twin():
     x = distinct(np.random.default_rng(17), (2, 2, 5, 6), np.float32)
     pool = tc.MaxPool2d((3, 2), stride=(2, 1), padding=(1, 1))
     dx, want = maxpool_backward_case(pool, x)
-    problem = compare("dx", dx, want, "reference.maxpool2d_backward", x.dtype)
+    problem = differs("dx", dx, want, "reference.maxpool2d_backward", x.dtype)
     return problem and f"on x {shape_of(x)}: {problem}"
 
 
@@ -443,7 +443,7 @@ def lrn_matches_twin():
     """dx against reference.lrn_backward, 7 channels (a large alpha, so the window's term counts)."""
     x = np.random.default_rng(19).standard_normal((2, 7, 3, 3)) * 1.5
     dx, want = lrn_backward_case(x, 5, 0.1, 0.75, 2.0)
-    problem = compare("dx", dx, want, "reference.lrn_backward", x.dtype)
+    problem = differs("dx", dx, want, "reference.lrn_backward", x.dtype)
     return problem and f"on x {shape_of(x)}: {problem}"
 
 
@@ -453,7 +453,7 @@ def lrn_edges_match_twin():
     """dx against reference.lrn_backward, 3 channels (every window cut short) and beta 0.6."""
     x = np.random.default_rng(20).standard_normal((2, 3, 2, 3))
     dx, want = lrn_backward_case(x, 5, 0.5, 0.6, 1.0)
-    problem = compare("dx", dx, want, "reference.lrn_backward", x.dtype)
+    problem = differs("dx", dx, want, "reference.lrn_backward", x.dtype)
     return problem and f"on x {shape_of(x)}: {problem}"
 
 
@@ -490,7 +490,7 @@ def im2col_case(shape, kernel, stride, padding, dtype, seed):
                 f"b={col // (OH * OW)}, oh={col // OW % OH}, ow={col % OW})")
 
     im2col(x, KH, KW, SH, SW, PH, PW, cols)
-    problem = compare("cols", cols, want, "reference.conv2d_forward with one-hot filters", dtype, place)
+    problem = differs("cols", cols, want, "reference.conv2d_forward with one-hot filters", dtype, place)
     return problem and (f"on x {shape_of(x)}, kernel {KH}x{KW}, stride ({SH}, {SW}), padding ({PH}, {PW}), cols "
                         f"{want.shape}: {problem}")
 

@@ -107,7 +107,7 @@ def grade_workspace(workspace, only=None, timeout=120.0):
     return [grade_exercise(workspace, BY_NAME[name], timeout) for name in BY_NAME if name in handed_out]
 
 
-def table(workspace, rows):
+def grade_table(workspace, rows):
     """The lines printed for one workspace: a count, then a row per exercise."""
     right = sum(row["status"] == "right" for row in rows)
     width = max(len(row["name"]) for row in rows)
@@ -161,7 +161,7 @@ class GradeParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def parser():
+def grade_parser():
     p = GradeParser(prog="python -m tinycnn.grade", formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="Grade workspaces written by python alexnet.py exercises: a table per workspace, a "
                                 "row per exercise (not started, wrong and why, right).",
@@ -179,7 +179,7 @@ def parser():
 def main(argv=None):
     prog = "python -m tinycnn.grade"
     try:
-        args = parser().parse_args(argv)
+        args = grade_parser().parse_args(argv)
         if args.json:
             check_json(args.json)
         for workspace in args.dirs:                  # every workspace found before any is graded
@@ -188,7 +188,7 @@ def main(argv=None):
         for workspace in args.dirs:
             rows = grade_workspace(workspace, args.only, args.timeout)
             graded.append((workspace, rows))
-            print("\n".join(table(workspace, rows)) + ("\n" if len(args.dirs) > 1 else ""), flush=True)
+            print("\n".join(grade_table(workspace, rows)) + ("\n" if len(args.dirs) > 1 else ""), flush=True)
         if args.json:
             write_json(args.json, graded)
             print(f"wrote {args.json}")
