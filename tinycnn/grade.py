@@ -41,8 +41,10 @@ module.main([name, checks, workspace, result])
 
 def grade_exercise(workspace, exercise, timeout):
     """-> {"name", "file", "what", "status": "right" | "wrong" | "not started" | "not graded", "message",
-    "modes": the ways it ran}. A kernel runs as plain Python first, then compiled."""
-    row = dict(name=exercise.name, file=exercise.file, what=exercise.what, status="right", message=None, modes=[])
+    "modes": the ways it ran, "mode": the one that failed, or None}. A kernel runs as plain Python first, then
+    compiled (only when plain Python is right)."""
+    row = dict(name=exercise.name, file=exercise.file, what=exercise.what, status="right", message=None, modes=[],
+               mode=None)
     for mode, env in MODES[exercise.kernel]:
         outcome = run_checks(workspace, exercise, env, timeout)
         row["modes"].append(mode or "compiled")
@@ -60,7 +62,7 @@ def grade_exercise(workspace, exercise, timeout):
             if mode == "compiled":
                 outcome["message"] += ("; it is right as plain Python, so look for what numba compiles differently "
                                        "(types, or writes outside an array, which numba does not check)")
-            row.update(status=status, message=outcome["message"], mode=mode or None)
+            row.update(status=status, message=outcome["message"], mode=mode or None)    # the way it failed
             return row
     return row
 
@@ -79,7 +81,8 @@ def run_checks(workspace, exercise, env_changes, timeout):
         command = [sys.executable, "-c", CHILD, exercise.name, ",".join(exercise.checks), os.path.abspath(workspace),
                    result, CHECKS]
         try:
-            done = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)            # an input() fails instead of waiting
         except subprocess.TimeoutExpired:
             return dict(status="wrong", message=f"{exercise.what}: the checks did not finish within {timeout:g} s "
                                                 f"(--timeout): an endless loop?")
