@@ -12,6 +12,7 @@ the library; the network itself is in tinycnn/models/alexnet.py.
     python alexnet.py pretrain [--data PATH] [--layers conv1,conv2] [--epochs E] [--out DIR] [--overwrite]
     python alexnet.py import-weights FILE [--variant torchvision] [--classes NAMES] --out CHECKPOINT
     python alexnet.py bench    [--quick]         (runs python -m benchmarks.bench in a checkout)
+    python alexnet.py exercises --out DIR [--only NAMES]   (a class in a box; python -m tinycnn.grade DIR grades it)
 
 Variants: "paper", "caffe" (bvlc_alexnet), "torchvision", "seed-keras" (the seed notes' Keras listing) and
 "mini" (the paper's layer sequence for 32-64 px images).
@@ -44,10 +45,12 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn.pretrain import pretrain_layerwise
     from tinycnn.runs import build, load_checkpoint, load_run_data
     from tinycnn.evaluation import confusion_matrix, evaluate, predict_probs, scores
+    from tinycnn.exercises import BY_NAME as EXERCISE_NAMES
     from tinycnn.setup_run import check_input_size, check_outside_data, setup_run
     from tinycnn.spelling import flag
     from tinycnn.stopping import Interrupted
     from tinycnn.train import TrainingDiverged
+    from tinycnn.workspace import write_workspace
 except KeyboardInterrupt:
     if __name__ != "__main__":
         raise
@@ -364,6 +367,14 @@ def command_bench(args):
                           cwd=root).returncode
 
 
+def command_exercises(args):
+    """A student's workspace: the library with the chosen exercises cut out (tinycnn/workspace.py)."""
+    exercises = write_workspace(args.out, args.only, spell=flag)
+    names = ", ".join(e.name for e in exercises)
+    print(f"wrote {args.out}: tinycnn with {len(exercises)} exercises to write ({names}); {args.out}/README.md says "
+          f"where to start, python -m tinycnn.grade {args.out} checks them")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Bad flags print one line naming the flag, what was wrong and what was expected (no usage block)."""
 
@@ -497,12 +508,20 @@ def parser():
     bench = command("bench", "speed and memory against OpenBLAS and PyTorch (benchmarks/)",
                     "python alexnet.py bench --quick")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, batch 16 only")
+
+    exercises = command("exercises", "write a student workspace: tinycnn with chosen parts left to write, graded by "
+                        "python -m tinycnn.grade", "python alexnet.py exercises --out class/ws --only relu_backward,"
+                        "maxpool_backward")
+    exercises.add_argument("--out", required=True, help="a new (or empty) folder for the workspace")
+    exercises.add_argument("--only", type=lambda text: [n for n in text.split(",") if n], default=None,
+                           metavar="NAMES", help="exercises to hand out, comma-separated (default: all of "
+                           + ", ".join(EXERCISE_NAMES) + ")")
     return main_parser
 
 
 COMMANDS = {"summary": command_summary, "train": command_train, "evaluate": command_evaluate,
             "predict": command_predict, "pretrain": command_pretrain, "import-weights": command_import_weights,
-            "towers": command_towers, "bench": command_bench}
+            "towers": command_towers, "bench": command_bench, "exercises": command_exercises}
 
 
 class Terminated(Exception):

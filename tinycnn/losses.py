@@ -44,10 +44,12 @@ class SoftmaxCrossEntropy:
         """-> dlogits: (N, K), the gradient of the mean loss."""
         if self.labels is None:
             raise RuntimeError("SoftmaxCrossEntropy: backward called before forward")
+        # exercise: softmax_cross_entropy_backward
         N = len(self.labels)
         dlogits = self.probabilities.copy()
         dlogits[np.arange(N), self.labels] -= 1
         return dlogits / dlogits.dtype.type(N)
+        # end exercise
 
 
 class MSELoss:

@@ -60,6 +60,7 @@ def lrn_backward(a, y, scale, dy, size, two_alpha_beta, beta, dx):
     (the window is symmetric: j is in window(c) exactly when c is in window(j)). The terms dy[c] * y[c] / s[c]
     of one image are computed once, then summed window by window.
     """
+    # exercise: lrn_backward
     N, C, P = a.shape
     half = size // 2
     one, three_quarters = a.dtype.type(1), a.dtype.type(0.75)
@@ -78,3 +79,4 @@ def lrn_backward(a, y, scale, dy, size, two_alpha_beta, beta, dx):
             for p in range(P):
                 dx[n, j, p] = (dy[n, j, p] * _pow_minus(scale[n, j, p], beta, one, three_quarters)
                                - two_alpha_beta * a[n, j, p] * window[p])
+    # end exercise

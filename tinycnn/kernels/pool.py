@@ -47,6 +47,7 @@ def maxpool_backward(dy, argmax, dx):
 
     dx: (N, C, H, W), zeroed by the caller. Parallel over (n, c) planes: threads never share a pixel.
     """
+    # exercise: maxpool_backward
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
     for plane in prange(N * C):
@@ -55,3 +56,4 @@ def maxpool_backward(dy, argmax, dx):
             for ow in range(OW):
                 at = argmax[n, c, oh, ow]
                 dx[n, c, at // W, at % W] += dy[n, c, oh, ow]
+    # end exercise

@@ -14,7 +14,9 @@ def sgd_update(w, g, v, lr, momentum, decay):
 
     v <- momentum * v - decay * w - lr * g;   w <- w + v
     """
+    # exercise: sgd_update
     for i in prange(w.size):
         vi = momentum * v[i] - decay * w[i] - lr * g[i]
         v[i] = vi
         w[i] += vi
+    # end exercise

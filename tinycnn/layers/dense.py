@@ -51,11 +51,13 @@ class Dense(Layer):
         """dy: (N, K) -> dx: (N, D); sets weight.grad and bias.grad (each unless frozen)."""
         x = self.saved().x
         self.check_dy(dy, (x.shape[0], self.out_features), x.dtype)
+        # exercise: dense_backward
         if self.weight.trainable:
             self.weight.grad = gemm(dy.T, x, out=self.weight.grad_buffer())
         if self.bias is not None and self.bias.trainable:
             self.bias.grad = dy.sum(axis=0)
         return gemm(dy, self.weight.data) if self.needs_input_grad else None
+        # end exercise
 
 
 class Flatten(Layer):

@@ -34,12 +34,14 @@ class Dropout(Layer):
 
     def forward(self, x, training=False):
         self.check_input(x)
+        # exercise: dropout_forward
         mask = None                                    # evaluation: the identity
         if training and self.p > 0:
             keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
             mask = keep * x.dtype.type(1 / (1 - self.p))
         self.save_for_backward(x_shape=x.shape, dtype=x.dtype, mask=mask)
         return x if mask is None else x * mask
+        # end exercise
 
     def backward(self, dy):
         saved = self.saved()
