@@ -86,7 +86,7 @@ def unsolved(tmp_path_factory, library_rows):
 
 def test_every_exercise_of_the_table_has_one_region_in_its_file_and_every_region_a_row():
     found = library_regions(ROOT)
-    assert sorted(found) == sorted(BY_NAME) and len(EXERCISES) == 8
+    assert sorted(found) == sorted(BY_NAME) and len(EXERCISES) == 10
     for name, (file, region) in found.items():
         assert file == BY_NAME[name].file
         assert any(line.strip() for line in region.body(library_text(file).splitlines(keepends=True)))
@@ -173,7 +173,7 @@ def test_every_single_check_reaches_its_region_so_none_can_pass_on_a_stub(unsolv
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {f"{e}/{c}": "not started" for e, c in pairs}
-    assert len(pairs) == 25
+    assert len(pairs) == 32
 
 
 def test_the_workspace_readme_lists_the_exercises_in_order_with_their_math_checks_and_tests(unsolved):
@@ -274,15 +274,47 @@ for c in range(C):
                         cols[row, (b * OH + oh) * OW + ow] = x[b, c, h, w] if inside else 0""", " " * 4),
                ["im2col on x (1, 2, 4, 5), kernel 3x3, stride (1, 1), padding (0, 0), cols (18, 6): cols differs from "
                 "reference.conv2d_forward with one-hot filters at [0, 0] (row c=0, i=0, j=0; column b=0, oh=0, ow=0)"]),
+    "col2im": (lines("""
+n, C, H, W = dx.shape
+OH = (H + 2 * PH - KH) // SH + 1
+OW = (W + 2 * PW - KW) // SW + 1
+for c in range(C):
+    for i in range(KH):
+        for j in range(KW):
+            row = (c * KH + i) * KW + j
+            for b in range(n):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        h, w = oh * SH - PH + i, ow * SW - PW + j
+                        if 0 <= h < H and 0 <= w < W:
+                            dx[b, c, h, w] = cols[row, (b * OH + oh) * OW + ow]     # = where += is needed""", " " * 4),
+               ["col2im on cols (18, 6) for x (1, 2, 4, 5), kernel 3x3, stride (1, 1), padding (0, 0): dx differs from "
+                "reference.conv2d_backward with one-hot filters at [0, 0, 0, 1] (image b=0, channel c=0, pixel h=0, "
+                "w=1, in 2 windows)", "windows that overlap must add (+=)"]),
+    "conv2d_im2col_forward": (None,                      # the library's lines with y[:n1 - n0] for y[n0:n1]
+                              ["Conv2d.forward (winograd = False: _im2col_forward) of Conv2d(4, 6, kernel_size=(3, 3), "
+                               "stride=(1, 1), padding=(1, 1), groups=2) with memory_budget 17280 (2 images' columns) "
+                               "on x (5, 4, 5, 6): y differs from reference.conv2d_forward at [0, 0, 0, 0] (image 0 of "
+                               "chunk 0..2 (the chunks: 0..2, 2..4, 4..5), filter 0 of group 0, output pixel (0, 0))",
+                               "yours holds image 4's y as image 0's: a chunk written at the wrong images",
+                               "y[n0:n1] takes chunk n0..n1"]),
 }
+
+EDITED = {   # exercise: (the library's text, a wrong one) in its lines, for a planted solution near the library's
+    "lrn_backward": ("- two_alpha_beta *", "- 2 * two_alpha_beta *"),                       # a factor of 2
+    "conv2d_im2col_forward": ("y[n0:n1] = ", "y[:n1 - n0] = "),                             # every chunk at 0
+}
+
+
+def edited(name, old, new):
+    body = [line.replace(old, new) for line in library_body(name)]
+    assert body != library_body(name)
+    return body
 
 
 def planted(name):
     body, fragments = PLANTED[name]
-    if name == "lrn_backward":
-        body = [line.replace("- two_alpha_beta *", "- 2 * two_alpha_beta *") for line in library_body(name)]
-        assert body != library_body(name)
-    return body, fragments
+    return (edited(name, *EDITED[name]) if name in EDITED else body), fragments
 
 
 def test_every_exercise_has_a_planted_wrong_solution():
@@ -301,6 +333,30 @@ def test_a_planted_wrong_solution_is_graded_wrong_naming_the_layer_and_the_place
     for fragment in fragments:
         assert fragment in row["message"], (fragment, row["message"])
     print(f"{name}: {row['message']}")
+
+
+def test_conv2d_groups_taken_as_interleaved_rows_are_wrong_and_an_unwritten_im2col_under_it_is_named(tmp_path,
+                                                                                                    library_rows):
+    """Conv2d's forward calls im2col: while that exercise is a stub, the row says so instead of grading it wrong."""
+    workspace = str(tmp_path / "conv")
+    write_workspace(workspace, ["im2col", "conv2d_im2col_forward"])
+    put(workspace, "conv2d_im2col_forward", library_body("conv2d_im2col_forward"))
+    rows = {row["name"]: row for row in grade.grade_workspace(workspace, timeout=120)}
+    assert statuses(rows.values()) == dict(im2col="not started", conv2d_im2col_forward="not graded"), rows
+    assert rows["conv2d_im2col_forward"]["message"] == (
+        "Conv2d.forward (winograd = False: _im2col_forward) calls im2col, another exercise, which is not written "
+        "yet: write im2col first (python -m tinycnn.grade . --only im2col)")
+    workspace = str(tmp_path / "groups")
+    write_workspace(workspace, ["conv2d_im2col_forward"])
+    put(workspace, "conv2d_im2col_forward", edited("conv2d_im2col_forward", "cols.reshape(G, -1, cols.shape[1])",
+                                                   "cols.reshape(-1, G, cols.shape[1]).transpose(1, 0, 2)"))
+    reuse_compiled_kernels(workspace)
+    (row,) = grade.grade_workspace(workspace, timeout=120)
+    assert row["status"] == "wrong" and row["message"].startswith(
+        "Conv2d.forward (winograd = False: _im2col_forward) of Conv2d(4, 6, kernel_size=(3, 2), stride=(2, 2), "
+        "padding=(1, 0), groups=2) on x (3, 4, 7, 5) float32: y differs from reference.conv2d_forward at [0, 0, "), row
+    assert "of group 0" in row["message"] and "group g's filters g*F/G .. (g+1)*F/G - 1 see channels" in row["message"]
+    print(row["message"])
 
 
 def test_a_kernel_right_as_plain_python_is_right_only_when_numba_compiles_it_too(tmp_path, library_rows):

@@ -16,6 +16,7 @@ else (the layers, gradcheck) is the workspace's.
 import importlib.util
 import json
 import os
+import re
 import sys
 import traceback
 
@@ -513,6 +514,143 @@ def im2col_larger_matches_twin():
     return im2col_case((3, 3, 7, 7), (5, 5), (2, 2), (2, 2), np.float64, 24)
 
 
+# -- col2im ------------------------------------------------------------------------------------------------------
+
+COL2IM_HINT = ("windows that overlap must add (+=): dx[b, c, oh*SH - PH + i, ow*SW - PW + j] += "
+               "cols[(c*KH + i)*KW + j, (b*OH + oh)*OW + ow], so a pixel in k windows gets the sum of its k entries "
+               "of cols")
+
+
+def col2im_case(shape, kernel, stride, padding, dtype, seed):
+    """None if the student's col2im adds cols back onto dx as the twin's convolution backward with one-hot filters
+    does: the filter that picks channel c at offset (i, j) sends dy's plane (c, i, j), which is row (c, i, j) of
+    cols, back to exactly the pixels that row came from. Else what differs."""
+    from tinycnn.kernels import col2im
+    (n, C, H, W), (KH, KW), (SH, SW), (PH, PW) = shape, kernel, stride, padding
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+    rows = C * KH * KW
+    cols = np.random.default_rng(seed).standard_normal((rows, n * OH * OW)).astype(dtype)
+    one_hot = np.eye(rows, dtype=dtype).reshape(rows, C, KH, KW)
+    dy = cols.reshape(rows, n, OH, OW).transpose(1, 0, 2, 3)              # dy[b, (c, i, j), oh, ow]
+    want = ref.conv2d_backward(np.zeros(shape, dtype), one_hot, dy, stride, padding, 1)[0]
+
+    def windows(p, S, P, K, O):                    # how many (output, offset) pairs reach input position p
+        return sum(0 <= p + P - k < S * O and (p + P - k) % S == 0 for k in range(K))
+
+    def place(at):
+        b, c, h, w = at
+        k = windows(h, SH, PH, KH, OH) * windows(w, SW, PW, KW, OW)
+        return f"[{b}, {c}, {h}, {w}] (image b={b}, channel c={c}, pixel h={h}, w={w}, in {k} window{'s' * (k != 1)})"
+
+    dx = np.zeros(shape, dtype)
+    col2im(cols, KH, KW, SH, SW, PH, PW, dx)
+    problem = differs("dx", dx, want, "reference.conv2d_backward with one-hot filters", dtype, place)
+    x_dtype = "" if dtype == np.float64 else f" {np.dtype(dtype).name}"
+    return problem and (f"on cols {cols.shape} for x {shape}{x_dtype}, kernel {KH}x{KW}, stride ({SH}, {SW}), "
+                        f"padding ({PH}, {PW}): {problem}")
+
+
+@check("col2im", COL2IM_HINT)
+def col2im_matches_twin():
+    """dx against the twin's convolution backward with one-hot filters: 3x3, stride 1, no padding (windows
+    overlap: an inner pixel is in 9)."""
+    return col2im_case((1, 2, 4, 5), (3, 3), (1, 1), (0, 0), np.float64, 25)
+
+
+@check("col2im", "entries of cols whose pixel lies in the zero padding are dropped (dx has no room for them); "
+       + COL2IM_HINT)
+def col2im_padded_strided_matches_twin():
+    """The same with a 3x2 kernel, strides (2, 1), padding (1, 2) (whole windows in the padding), float32."""
+    return col2im_case((2, 2, 5, 6), (3, 2), (2, 1), (1, 2), np.float32, 26)
+
+
+@check("col2im", COL2IM_HINT)
+def col2im_larger_matches_twin():
+    """The same with 3 images of 3 channels, 7x7, a 5x5 kernel, stride 2, padding 2."""
+    return col2im_case((3, 3, 7, 7), (5, 5), (2, 2), (2, 2), np.float64, 27)
+
+
+# -- Conv2d's forward by im2col ----------------------------------------------------------------------------------
+
+CONV2D = "Conv2d.forward (winograd = False: _im2col_forward)"
+CONV2D_HINT = ("Y = W @ cols: (F, C*KH*KW)(C*KH*KW, n*OH*OW), W = self.weight.data.reshape(F, -1); column "
+               "(b, oh, ow) of cols is (b*OH + oh)*OW + ow, so Y.reshape(F, n, OH, OW).transpose(1, 0, 2, 3) is "
+               "y[n0:n1] (n, F, OH, OW)")
+
+
+def conv2d_case(in_channels, out_channels, kernel, stride, padding, groups, shape, dtype, seed, images=None):
+    """None if the student's Conv2d.forward with winograd = False gives reference.conv2d_forward's y (bias
+    included), else what differs. images: a memory_budget of that many images' columns (chunks of images)."""
+    from tinycnn.layers.conv import image_chunks
+    rng = np.random.default_rng(seed)
+    conv = tc.Conv2d(in_channels, out_channels, kernel, stride, padding, groups, dtype=dtype, rng=rng)
+    conv.winograd = False
+    conv.bias.data[:] = rng.standard_normal(out_channels)
+    x = rng.standard_normal(shape).astype(dtype)
+    want = ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding, groups)
+    (KH, KW), (OH, OW) = conv.kernel_size, want.shape[2:]
+    per_image = in_channels * KH * KW * OH * OW * np.dtype(dtype).itemsize
+    budget = "" if images is None else f" with memory_budget {images * per_image} ({images} images' columns)"
+    runs = image_chunks(shape[0], per_image, conv.memory_budget if images is None else images * per_image)[1]
+    if images is not None:
+        conv.memory_budget = images * per_image
+    runs_text = ", ".join(f"{n0}..{n1}" for n0, n1 in runs)
+
+    def place(at):
+        n, f, oh, ow = at
+        n0, n1 = next(r for r in runs if r[0] <= n < r[1])
+        chunk = f" of chunk {n0}..{n1} (the chunks: {runs_text})" if len(runs) > 1 else ""
+        return (f"[{n}, {f}, {oh}, {ow}] (image {n}{chunk}, filter {f} of group {f // (out_channels // groups)}, "
+                f"output pixel ({oh}, {ow}))")
+
+    y = conv.forward(x, training=False)
+    problem = differs("y", y, want, "reference.conv2d_forward", dtype, place)
+    if problem and not not_like("y", y, want.shape, dtype):
+        n = int(np.argwhere(~np.isclose(y, want, **TOLERANCE[np.dtype(dtype)]))[0][0])
+        others = [m for m in range(len(want)) if m != n and np.allclose(y[n], want[m], **TOLERANCE[np.dtype(dtype)])]
+        if others:
+            problem += f"; yours holds image {others[0]}'s y as image {n}'s: a chunk written at the wrong images"
+    return problem and f"of Conv2d({conv.extra_repr()}){budget} on x {shape_of(x)}: {problem}"
+
+
+@check(CONV2D, CONV2D_HINT)
+def conv2d_im2col_matches_twin():
+    """y against reference.conv2d_forward, groups 1: 3x3 padded by 1 (float64), and a 2x3 kernel with strides
+    (1, 2) (float32)."""
+    return (conv2d_case(3, 4, 3, 1, 1, 1, (2, 3, 6, 7), np.float64, 28)
+            or conv2d_case(2, 5, (2, 3), (1, 2), (0, 1), 1, (1, 2, 5, 6), np.float32, 29))
+
+
+@check(CONV2D, "group g's filters g*F/G .. (g+1)*F/G - 1 see channels g*C/G .. (g+1)*C/G - 1 only, which are rows "
+       "g*C/G*KH*KW .. (g+1)*C/G*KH*KW - 1 of cols: Y_g = W_g @ cols_g with W_g = self.weight.data.reshape(G, F/G, "
+       "-1)[g] and cols_g = cols.reshape(G, -1, cols.shape[1])[g]")
+def conv2d_im2col_groups_match_twin():
+    """The same with groups 2 (a 3x2 kernel, stride 2, padding (1, 0), a non-square input, float32) and groups 3."""
+    return (conv2d_case(4, 6, (3, 2), 2, (1, 0), 2, (3, 4, 7, 5), np.float32, 30)
+            or conv2d_case(6, 3, (1, 3), 1, (0, 1), 3, (2, 6, 3, 4), np.float64, 31))
+
+
+@check(CONV2D, "y[n0:n1] takes chunk n0..n1: each chunk's cols hold only its n1 - n0 images (n*OH*OW columns), "
+       "and the last chunk may be shorter")
+def conv2d_im2col_chunks_match_twin():
+    """The same with memory_budget set for 2 images' columns, on 5 images: chunks 0..2, 2..4 and 4..5 (groups 2)."""
+    return conv2d_case(4, 6, 3, 1, 1, 2, (5, 4, 5, 6), np.float64, 32, images=2)
+
+
+@check("Conv2d (winograd = False)", "y must be the convolution, of which backward (the library's) is the derivative; "
+       + CONV2D_HINT)
+def conv2d_im2col_numerical_gradient():
+    """dx, dW and db of Conv2d (groups 2, a 3x2 kernel, stride 2, padding 1, chunks of 1 image) against central
+    differences of the student's forward (float64)."""
+    rng = np.random.default_rng(33)
+    conv = tc.Conv2d(2, 4, (3, 2), 2, 1, 2, dtype=np.float64, rng=rng)
+    conv.winograd, conv.memory_budget = False, 1
+    conv.bias.data[:] = rng.standard_normal(4)
+    x = rng.standard_normal((2, 2, 5, 4))
+    problem = numerical(conv, x)
+    return problem and f"of Conv2d({conv.extra_repr()}) with chunks of 1 image on x {shape_of(x)}: {problem}"
+
+
 # -- running them in the grading process ---------------------------------------------------------------------------
 
 def run(name, checks, workspace):
@@ -521,6 +659,8 @@ def run(name, checks, workspace):
     -> {"status": "right" | "wrong" | "not started" | "import error" | "error", "message": str or None,
         "check": the failing check's name, "file": for an import error, the file that failed}
     "not started": the exercise's stub raised NotImplementedError("exercise NAME: ...").
+    "error" (graded "not graded"): tinycnn is not the workspace's, or the exercise's code called the stub of
+    another exercise (Conv2d's forward calls im2col), which is named.
     """
     global tc
     try:
@@ -540,6 +680,11 @@ def run(name, checks, workspace):
         except NotImplementedError as error:
             if str(error).startswith(f"exercise {name}:"):
                 return dict(status="not started", message=None, check=check_name)
+            other = re.match(r"exercise (\S+): not written yet", str(error))
+            if other:                           # the code of this exercise calls another one's stub
+                return dict(status="error", check=check_name, message=(
+                    f"{f.subject} calls {other[1]}, another exercise, which is not written yet: write {other[1]} "
+                    f"first (python -m tinycnn.grade . --only {other[1]})"))
             problem = f"{f.subject}: {raised(error, workspace)}"
         except Exception as error:
             problem = f"{f.subject}: {raised(error, workspace)}"

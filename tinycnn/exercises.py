@@ -38,7 +38,8 @@ class Exercise:
 
 KERNEL_HINT = "plain loops over arrays (numba compiles them; grade runs them as plain Python too)"
 
-EXERCISES = (           # in the order a student meets them: element-wise first, then matrices, then kernels
+EXERCISES = (           # in the order a student meets them: element-wise first, then matrices, then kernels,
+                        # then the convolution they make (im2col, col2im, Conv2d's forward on them)
     Exercise("relu_backward", "tinycnn/layers/activation.py", "ReLU.backward",
              "dx = dy where y > 0, else 0 (return a new array of dy's shape and dtype).",
              ("relu_matches_twin", "relu_numerical_gradient"),
@@ -77,6 +78,20 @@ EXERCISES = (           # in the order a student meets them: element-wise first,
              "every entry; " + KERNEL_HINT + ".",
              ("im2col_matches_twin", "im2col_padded_strided_matches_twin", "im2col_larger_matches_twin"),
              ("tests/test_kernels.py", "tests/test_conv.py"), kernel=True),
+    Exercise("col2im", "tinycnn/kernels/im2col.py", "col2im (the kernel under Conv2d.backward's dx)",
+             "the transpose of im2col: dx[b, c, oh*SH - PH + i, ow*SW - PW + j] += cols[(c, i, j), (b, oh, ow)] "
+             "for every entry whose pixel is inside x (padding receives nothing); windows that overlap add; "
+             + KERNEL_HINT + ".",
+             ("col2im_matches_twin", "col2im_padded_strided_matches_twin", "col2im_larger_matches_twin"),
+             ("tests/test_kernels.py", "tests/test_conv.py"), kernel=True),
+    Exercise("conv2d_im2col_forward", "tinycnn/layers/conv.py", "Conv2d._im2col_forward (Y_g = W_g @ cols_g)",
+             "y = np.empty((N, F, OH, OW), x.dtype); for n0, n1, cols in self._column_chunks(x): group g's "
+             "filters W_g = self.weight.data.reshape(G, F/G, -1)[g] times its rows of cols, cols.reshape(G, -1, "
+             "n*OH*OW)[g] (gemm(a, b, out=...)); the (F, n*OH*OW) result reshaped (F, n, OH, OW) and transposed "
+             "into y[n0:n1]; return y.",
+             ("conv2d_im2col_matches_twin", "conv2d_im2col_groups_match_twin", "conv2d_im2col_chunks_match_twin",
+              "conv2d_im2col_numerical_gradient"),
+             ("tests/test_conv.py",)),
 )
 
 BY_NAME = {e.name: e for e in EXERCISES}

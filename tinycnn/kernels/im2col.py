@@ -54,6 +54,7 @@ def col2im(cols, KH, KW, SH, SW, PH, PW, dx):
     Parallel over channels: each thread owns whole channels of dx, so no two threads add to one pixel
     and the order of additions (hence the result) is fixed.
     """
+    # exercise: col2im
     n, C, H, W = dx.shape
     OH = (H + 2 * PH - KH) // SH + 1
     OW = (W + 2 * PW - KW) // SW + 1
@@ -69,3 +70,4 @@ def col2im(cols, KH, KW, SH, SW, PH, PW, dx):
                             col = (b * OH + oh) * OW
                             for ow in range(ow_lo, ow_hi):
                                 dx[b, c, h, ow * SW - PW + j] += cols[row, col + ow]
+    # end exercise

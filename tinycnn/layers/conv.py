@@ -85,6 +85,7 @@ class Conv2d(Layer):
 
     def _im2col_forward(self, x):
         """Y_g = W_g @ cols_g, chunk by chunk of images."""
+        # exercise: conv2d_im2col_forward
         F, G = self.out_channels, self.groups
         N, (OH, OW) = x.shape[0], self.output_shape(x.shape[1:])[1:]
         w = self.weight.data.reshape(G, F // G, -1)                       # (G, F/G, C/G*KH*KW)
@@ -96,6 +97,7 @@ class Conv2d(Layer):
                 gemm(w[g], cols[g], out=out[g])
             y[n0:n1] = out.reshape(F, n1 - n0, OH, OW).transpose(1, 0, 2, 3)
         return y
+        # end exercise
 
     def _winograd(self, x, w, padding):
         """y = x convolved with w at stride 1 by F(2x2, r x r), r = 3 or 5, chunk by chunk of images.
