@@ -147,3 +147,110 @@ def test_a_resumed_run_says_where_it_goes_on_and_overwrite_keeps_the_old_run_unt
     assert (out / ".old-run" / "last.npz").read_bytes() == before and not (out / "last.npz").exists()
     replaced.fit(1, log=quiet)
     assert not (out / ".old-run").exists() and (out / "last.npz").read_bytes() != before
+
+
+# -- the pieces setup_run is made of ------------------------------------------------------------------------------
+
+def test_a_folder_of_class_folders_is_counted_aloud_and_unreadable_files_are_warned_of(tmp_path):
+    from test_cli import save_shapes
+    save_shapes(tmp_path / "photos", ["a", "b", "c"], 5)
+    (tmp_path / "photos" / "b" / "broken.jpg").write_text("not a jpeg")
+    said = []
+    with pytest.warns(UserWarning) as warned:
+        run = setup_run(str(tmp_path / "run"), data=str(tmp_path / "photos"), per_class=3, say=said.append,
+                        **dict(TINY, train_images=7000, val_images=1000))
+    assert [str(w.message) for w in warned if "unreadable" in str(w.message)] == [
+        "1 unreadable image file(s) skipped (named above)"]
+    assert said[0] == f"{tmp_path / 'photos'}: 12 images in 3 class folders, each with its sub-folders: a 4, b 4, c 4"
+    assert run.trainer.data_info == dict(path=str(tmp_path / "photos"), seed=0, train_images=7000, val_images=1000,
+                                         per_class=3)
+    assert len(run.trainer.train) == 9                          # 3 per class
+
+
+def test_folder_counts_names_the_first_8_classes_then_dots():
+    from tinycnn.data import ImageSet
+    from tinycnn.setup_run import folder_counts
+    names = [f"c{i}" for i in range(9)]
+
+    def images(k, each):
+        return ImageSet(np.zeros((k * each, 2, 2, 3), np.uint8), np.repeat(np.arange(k), each), names[:k])
+
+    assert folder_counts("p", images(9, 2), images(9, 1)) == (
+        "p: 27 images in 9 class folders, each with its sub-folders: c0 3, c1 3, c2 3, c3 3, c4 3, c5 3, c6 3, c7 3, ...")
+    assert folder_counts("p", images(8, 2), images(8, 1)).endswith("c7 3")
+    few = ImageSet(np.zeros((2, 2, 2, 3), np.uint8), np.array([0, 0]), names[:3])     # classes with no image count 0
+    assert folder_counts("p", few, few) == "p: 4 images in 3 class folders, each with its sub-folders: c0 4, c1 0, c2 0"
+
+
+def test_the_training_line_says_how_the_ranks_share_each_batch():
+    from types import SimpleNamespace
+
+    from tinycnn.setup_run import training_line
+
+    class Three:
+        size = 3
+
+        def shares(self, n):
+            return [n // 3 + (r < n % 3) for r in range(3)]
+
+    model = build(dict(variant="mini", groups=1, input_size=16, positive_bias=1.0, num_classes=6), rng=0)
+    one = SimpleNamespace(ranks=SimpleNamespace(size=1), batch_size=32, input_size=16, model=model,
+                          config=dict(variant="mini"), train=SimpleNamespace(__len__=None, classes=list("abcdef")))
+    one.train = type("Images", (), {"__len__": lambda self: 24, "classes": list("abcdef")})()
+    one.val = type("Images", (), {"__len__": lambda self: 12})()
+    base = ("training mini AlexNet (331,462 trainable parameters) on 24 images of 6 classes at 16x16, validating "
+            "on 12")
+    assert training_line(one) == base
+    one.ranks = Three()
+    assert training_line(one) == base + "; 3 ranks share each batch of 32: 11 + 11 + 10 images"
+
+
+def test_run_fit_hands_its_log_to_the_trainer(tmp_path):
+    lines = []
+    setup_run(str(tmp_path / "run"), say=quiet, **TINY).fit(1, log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("epoch 1/1  train loss ")
+
+
+def test_overwrite_of_a_folder_not_made_yet_and_an_evaluate_picture_set_aside(tmp_path):
+    fresh = setup_run(str(tmp_path / "new"), overwrite=True, say=quiet, **TINY)      # no old run: nothing to keep
+    assert os.path.isdir(tmp_path / "new" / ".old-run") and os.listdir(tmp_path / "new" / ".old-run") == []
+    fresh.fit(1, log=quiet)
+    assert not (tmp_path / "new" / ".old-run").exists()
+    (tmp_path / "new" / "photos_confusion_best.png").write_bytes(b"evaluate --data photos drew this")
+    (tmp_path / "new" / "notes.txt").write_text("the user's own")
+    again = setup_run(str(tmp_path / "new"), overwrite=True, say=quiet, **TINY)
+    assert sorted(os.listdir(tmp_path / "new" / ".old-run")) == ["best.npz", "history.json", "last.npz",
+                                                                 "photos_confusion_best.png"]
+    assert (tmp_path / "new" / "notes.txt").read_text() == "the user's own"
+    again.fit(1, log=quiet)
+    assert (tmp_path / "new" / "notes.txt").exists() and not (tmp_path / "new" / "photos_confusion_best.png").exists()
+
+
+@pytest.mark.parametrize("drop", ["config", "array/scale", "array/mean_image"])
+def test_init_refuses_a_checkpoint_without_config_or_pixel_preparation_each_alone(tmp_path, drop):
+    import json
+    setup_run(str(tmp_path / "a"), say=quiet, **TINY).fit(1, log=quiet)
+    entries, meta = checkpoint.read(str(tmp_path / "a" / "best.npz"))
+    meta.pop("config", None) if drop == "config" else entries.pop(drop)
+    broken = str(tmp_path / "broken.npz")
+    np.savez(broken, **entries, meta=np.array(json.dumps(meta)))
+    with pytest.raises(checkpoint.CheckpointError, match=exactly(
+            f"{broken}: not a checkpoint of alexnet.py train, pretrain or import-weights (no model configuration or "
+            f"pixel preparation)")):
+        setup_run(str(tmp_path / "b"), init=broken, say=quiet, **dict(TINY, input_size=None))
+
+
+@pytest.mark.parametrize("key, value", [("variant", "paper"), ("groups", 2)])
+def test_init_refuses_a_variant_or_groups_unlike_the_checkpoints(tmp_path, key, value):
+    setup_run(str(tmp_path / "a"), say=quiet, **TINY).fit(1, log=quiet)
+    source = str(tmp_path / "a" / "best.npz")
+    stored = dict(variant="mini", groups=1)[key]
+    with pytest.raises(ValueError, match=exactly(f"{key}={value!r} does not match the init checkpoint's {stored}; "
+                                                 f"leave it out to use the checkpoint's")):
+        setup_run(str(tmp_path / "b"), init=source, say=quiet, **{key: value}, **dict(TINY, input_size=None))
+
+
+def test_freezing_every_layer_with_weights_is_refused(tmp_path):
+    everything = "conv1,conv2,conv3,conv4,conv5,fc6,fc7,fc8"
+    with pytest.raises(ValueError, match=exactly(f"freeze={everything!r}: leaves nothing to train")):
+        setup_run(str(tmp_path / "run"), freeze=everything, say=quiet, **TINY)

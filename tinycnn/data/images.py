@@ -25,7 +25,9 @@ class ImageSet:
         return len(self.labels)
 
     def subset(self, index):
-        return ImageSet(self.images[index], self.labels[index], self.classes)
+        """The images at index, the same classes; the unreadable files stay listed (they were skipped all the
+        same: --per-class must not hide them)."""
+        return ImageSet(self.images[index], self.labels[index], self.classes, self.skipped)
 
 
 def natural_key(name):
