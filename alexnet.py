@@ -371,7 +371,8 @@ def command_exercises(args):
     """A student's workspace: the library with the chosen exercises cut out (tinycnn/workspace.py)."""
     exercises = write_workspace(args.out, args.only, spell=flag)
     names = ", ".join(e.name for e in exercises)
-    print(f"wrote {args.out}: tinycnn with {len(exercises)} exercises to write ({names}); {args.out}/README.md says "
+    what = "1 exercise" if len(exercises) == 1 else f"{len(exercises)} exercises"
+    print(f"wrote {args.out}: tinycnn with {what} to write ({names}); {args.out}/README.md says "
           f"where to start, python -m tinycnn.grade {args.out} checks them")
 
 
@@ -513,7 +514,7 @@ def parser():
                         "python -m tinycnn.grade", "python alexnet.py exercises --out class/ws --only relu_backward,"
                         "maxpool_backward")
     exercises.add_argument("--out", required=True, help="a new (or empty) folder for the workspace")
-    exercises.add_argument("--only", type=lambda text: [n for n in text.split(",") if n], default=None,
+    exercises.add_argument("--only", type=lambda text: [n.strip() for n in text.split(",") if n.strip()], default=None,
                            metavar="NAMES", help="exercises to hand out, comma-separated (default: all of "
                            + ", ".join(EXERCISE_NAMES) + ")")
     return main_parser

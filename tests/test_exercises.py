@@ -449,7 +449,7 @@ def test_grade_prints_a_table_per_workspace_and_writes_json_only_over_its_own(un
     code, out, err = run_main(grade.main, unsolved, unsolved, "--only", "relu_backward", "--json",
                               tmp_path / "grades.json")
     assert code == 1, err                                # not every row is right
-    assert out.count(f"{unsolved}: 0 of 1 exercises right\nexercise       result\nrelu_backward  not started\n") == 2
+    assert out.count(f"{unsolved}: 0 of 1 exercise right\nexercise       result\nrelu_backward  not started\n") == 2
     written = json.loads((tmp_path / "grades.json").read_text())
     assert written["tool"] == "tinycnn.grade" and len(written["workspaces"]) == 2
     assert written["workspaces"][0]["exercises"][0]["status"] == "not started"

@@ -114,7 +114,8 @@ def grade_table(workspace, rows):
     """The lines printed for one workspace: a count, then a row per exercise."""
     right = sum(row["status"] == "right" for row in rows)
     width = max(len(row["name"]) for row in rows)
-    lines = [f"{workspace}: {right} of {len(rows)} exercises right", f"{'exercise':<{width}}  result"]
+    lines = [f"{workspace}: {right} of {len(rows)} exercise{'s' if len(rows) != 1 else ''} right",
+             f"{'exercise':<{width}}  result"]
     for row in rows:
         result = row["status"]
         if result == "right" and len(row["modes"]) > 1:
@@ -170,7 +171,7 @@ def grade_parser():
                                 "row per exercise (not started, wrong and why, right).",
                     epilog="example:\n  python -m tinycnn.grade submissions/* --json grades.json")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="workspaces to grade")
-    p.add_argument("--only", type=lambda text: [n for n in text.split(",") if n], metavar="NAMES",
+    p.add_argument("--only", type=lambda text: [n.strip() for n in text.split(",") if n.strip()], metavar="NAMES",
                    help="grade only these exercises, comma-separated (default: all a workspace holds)")
     p.add_argument("--json", metavar="FILE", help="also write the results to this JSON file (a new file, or one "
                                                   "grade wrote)")

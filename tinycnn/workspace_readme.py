@@ -34,7 +34,9 @@ debugger, or print inside it, run your script with numba switched off:
     NUMBA_DISABLE_JIT=1 python my_script.py
 
 **Everything else works as in the library.** `python alexnet.py summary` runs now; once every row says right,
-train the mini AlexNet on the built-in shapes (a minute or two; `python alexnet.py train --help` for more):
+train the mini AlexNet on the built-in shapes with your layers (`python alexnet.py train --help` for more). This
+short run takes under a minute and ends near chance (two epochs are too few to learn much); `python alexnet.py
+train` (7 epochs of 7,000 images, a couple of minutes) reaches 90% or more, as the library does:
 
     python alexnet.py train --epochs 2 --train-images 2000 --val-images 400 --out runs/mine
 {tests}
@@ -42,8 +44,8 @@ train the mini AlexNet on the built-in shapes (a minute or two; `python alexnet.
 """
 
 TESTS = """
-**The library's tests** of these parts are in `tests/` (they need pytest and hypothesis). Run them from this
-folder with `python -m pytest tests/FILE` (`python -m` puts this folder's tinycnn first).
+**The library's tests** of these parts are in `tests/` (they need pytest and hypothesis: `python -m pip install
+pytest hypothesis`). Run them from this folder with `python -m pytest tests/FILE` (`python -m` puts this folder's tinycnn first).
 """
 
 
