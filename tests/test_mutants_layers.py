@@ -604,3 +604,27 @@ def test_adaptive_pool_dx_has_the_inputs_dtype():
     dx = pool.backward(dy)
     assert dx.dtype == np.float32
     np.testing.assert_allclose(dx, ref.adaptive_avgpool2d_backward(x.shape, dy), rtol=1e-6)
+
+
+# -- the chunking issue #23 rewrote: chunks of two images over three (the last one shorter) ----------------------
+
+@pytest.mark.parametrize("layer", ["conv", "conv_transpose"])
+def test_chunks_of_two_images_over_three_give_the_one_chunk_results(layer):
+    """Conv2d._chunks #43 and ConvTranspose2d.backward #55, `n1 + n0` for `n1 - n0` in the buffer's slice: invisible
+    in chunks of one image (the slice stops at the buffer's end either way), it breaks the last, shorter chunk."""
+    rng = np.random.default_rng(0)
+    if layer == "conv":
+        make = lambda: tc.Conv2d(3, 4, 3, stride=2, padding=1, dtype=np.float64, rng=0)          # noqa: E731
+    else:
+        make = lambda: tc.ConvTranspose2d(3, 4, 3, stride=2, padding=1, dtype=np.float64, rng=0)  # noqa: E731
+    whole, chunked = make(), make()
+    x = rng.standard_normal((3, 3, 5, 5))
+    y = whole.forward(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    dx = whole.backward(dy)
+    rows = 3 * 9 if layer == "conv" else 4 * 9
+    pixels = (3 * 3) if layer == "conv" else 5 * 5                  # the column matrix's columns per image
+    chunked.memory_budget = 2 * rows * pixels * 8                   # two images' columns, float64
+    np.testing.assert_allclose(chunked.forward(x, training=True), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(chunked.backward(dy), dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(chunked.weight.grad, whole.weight.grad, rtol=1e-12, atol=1e-12)
