@@ -40,13 +40,13 @@ try:                                             # Ctrl-C while numpy and numba 
     from tinycnn.import_weights import import_weights
     from tinycnn.losses import SoftmaxCrossEntropy
     from tinycnn.models import alexnet
-    from tinycnn.models.alexnet import DEFAULT_GROUPS, INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
+    from tinycnn.models.alexnet import INPUT_SIZE, PIXEL_SCALE, VARIANTS, stored_size
     from tinycnn.plots import save_confusion, save_run_pictures
     from tinycnn.pretrain import pretrain_layerwise
     from tinycnn.runs import build, load_checkpoint, load_run_data
     from tinycnn.evaluation import confusion_matrix, evaluate, predict_probs, scores
     from tinycnn.exercises import BY_NAME as EXERCISE_NAMES
-    from tinycnn.setup_run import check_input_size, check_outside_data, setup_run
+    from tinycnn.setup_run import architecture, check_input_size, check_outside_data, data_description, setup_run
     from tinycnn.spelling import flag
     from tinycnn.stopping import Interrupted
     from tinycnn.train import TrainingDiverged
@@ -159,11 +159,9 @@ def command_pretrain(args):
     unknown = [name for name in args.layers if name not in ("conv1", "conv2", "conv3", "conv4", "conv5")]
     if unknown or not args.layers:                # before any data is loaded
         raise ValueError(f"--layers: expected conv layers among conv1..conv5, got {','.join(args.layers) or 'none'}")
-    data_info = dict(path=args.data and os.path.abspath(args.data), seed=args.seed, train_images=args.train_images,
-                     val_images=args.val_images, per_class=None)
-    variant, size = args.variant, args.input_size or INPUT_SIZE[args.variant]
-    config = dict(variant=variant, groups=args.groups or DEFAULT_GROUPS[variant], input_size=size,
-                  positive_bias=args.positive_bias)
+    data_info = data_description(args.data, args.seed, args.train_images, args.val_images, per_class=None)
+    config = architecture(args.variant, args.groups, args.input_size, args.positive_bias)
+    variant, size = config["variant"], config["input_size"]
     check_input_size(variant, size, flag)
     train, _ = load_run_data(data_info, stored_size(size))   # the labels are not used
     config["num_classes"] = len(train.classes)

@@ -73,7 +73,7 @@ def _size(value, kernel=False):
 def drawing_from(network, rng):
     """Within the block, every layer of network that holds a Generator (`layer.rng`: Dropout) draws from rng
     instead; rng None leaves them alone."""
-    drawing = [layer for _, layer in _named_layers("", network) if hasattr(layer, "rng")] if rng is not None else []
+    drawing = [layer for layer in network.layers() if hasattr(layer, "rng")] if rng is not None else []
     own = [layer.rng for layer in drawing]
     for layer in drawing:
         layer.rng = rng

@@ -50,16 +50,14 @@ def setup_run(out, data=None, variant=None, groups=None, input_size=None, positi
     ranks = ranks or Ranks()
     say = say if ranks.rank == 0 else (lambda *_, **__: None)
     last = os.path.join(out, "last.npz")
-    data_info = dict(path=data and os.path.abspath(data), seed=seed, train_images=train_images, val_images=val_images,
-                     per_class=per_class)
+    data_info = data_description(data, seed, train_images, val_images, per_class)
     with ranks.agree():                          # a mistake any rank finds stops every rank, told once
         if ranks.rank == 0:                      # the rank that writes out checks it
             check_out(out, data, resume, overwrite, spell)
         start = start_from(init, variant, groups, input_size, spell) if init else None
-        config = model_config(start[1]["config"] if start else dict(
-            variant=variant or "mini", groups=groups or DEFAULT_GROUPS[variant or "mini"],
-            input_size=input_size or INPUT_SIZE[variant or "mini"], positive_bias=positive_bias),
-            freeze, lr_mult, decay_mult, spell)
+        config = model_config(start[1]["config"] if start else architecture(variant or "mini", groups, input_size,
+                                                                            positive_bias),
+                              freeze, lr_mult, decay_mult, spell)
         if resume and ranks.rank == 0:           # another model or other data fails before any data is loaded
             check_resumable(last, config, data_info, spell=spell)
         train, val = load_images(data, data_info, stored_size(config["input_size"]), say, spell)
@@ -80,6 +78,18 @@ def setup_run(out, data=None, variant=None, groups=None, input_size=None, positi
                                   if trainer.cut else f"after epoch {trainer.epoch}"))
     say(training_line(trainer))
     return Run(trainer, OldRun(out) if overwrite and ranks.rank == 0 else None)
+
+
+def data_description(data, seed, train_images, val_images, per_class):
+    """What a checkpoint keeps of the images a run chose (meta["data"], tinycnn/runs.py reads it back)."""
+    return dict(path=data and os.path.abspath(data), seed=seed, train_images=train_images, val_images=val_images,
+                per_class=per_class)
+
+
+def architecture(variant, groups=None, input_size=None, positive_bias=1.0):
+    """The model-shaping arguments, with the variant's defaults filled in (groups, input size)."""
+    return dict(variant=variant, groups=groups or DEFAULT_GROUPS[variant], input_size=input_size or INPUT_SIZE[variant],
+                positive_bias=positive_bias)
 
 
 def model_config(architecture, freeze, lr_mult, decay_mult, spell=argument):

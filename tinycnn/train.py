@@ -157,7 +157,7 @@ class Trainer:
     def batches(self, first=0):
         """This rank's part of each batch of the epoch, from step `first` on. -> Batch, ..."""
         order, n = epoch_order(self.seed, self.epoch, len(self.train)), len(self.train)
-        for step, i in enumerate(range(first * self.batch_size, self.epoch_end(n), self.batch_size), start=first):
+        for step, i in enumerate(self.batch_starts(first), start=first):
             places = np.arange(i, min(i + self.batch_size, n))        # the batch's places in the epoch's order
             start, stop = self.ranks.shard(len(places))
             mine = places[start:stop]
@@ -197,10 +197,13 @@ class Trainer:
             return n - last
         return n
 
+    def batch_starts(self, first=0):
+        """Where in the epoch's order each batch from step `first` on begins: a range of places."""
+        return range(first * self.batch_size, self.epoch_end(len(self.train)), self.batch_size)
+
     def progress_bar(self, first):
         from tqdm import tqdm
-        steps = len(range(first * self.batch_size, self.epoch_end(len(self.train)), self.batch_size))
-        return tqdm(total=steps, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False, mininterval=0.5,
+        return tqdm(total=len(self.batch_starts(first)), desc=f"epoch {self.epoch + 1}", unit="batch", leave=False, mininterval=0.5,
                     disable=None if self.progress else True)         # None: no bar when not a terminal
 
     def validate(self):
