@@ -224,7 +224,7 @@ class Trainer:
             log(f"epoch {self.epoch}/{epochs}  train loss {record['train_loss']:.4f} top-1 "
                 f"{record['train_top1']:.3f}  val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.3f}  "
                 f"{top5}lr {record['lr']:g}  {record['images_per_s']:.0f} img/s{communication}")
-        self.save_last()
+        last = self.save_last()
         if improved:                             # the weights to use; only last.npz keeps momentum to resume
             self.save(os.path.join(self.out_dir, "best.npz"), momentum=False)
         if self.writes:
@@ -234,7 +234,7 @@ class Trainer:
             after_epoch(self)
         signum = self.ranks.largest(self.stop.signum)
         if signum:
-            raise Interrupted(signum, os.path.join(self.out_dir, "last.npz"), self.epoch)
+            raise Interrupted(signum, last, self.epoch)
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def save_last(self):
