@@ -13,7 +13,7 @@ from tinycnn.kernels import gemm, get_backend, set_backend
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257),
-           (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1)]   # k past two KC blocks; short k
+           (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1)]   # k past two KC blocks; k = 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -186,7 +186,7 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
             y = layer.forward(x, training=True)
             dx = layer.backward(np.ones_like(y))
             assert dx.shape == x.shape and dx.dtype == np.float32
-        dense = tc.Dense(168, 5, rng=rng)                  # both GEMM paths: k = 168 and, for dW, k = 2
+        dense = tc.Dense(168, 5, rng=rng)                  # k = 168 and, for dW, k = 2
         dense.backward(np.ones_like(dense.forward(x.reshape(2, -1))))
         tc.SGD(dense.parameters(), lr=0.1).step()
         print("ok")

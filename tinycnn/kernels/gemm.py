@@ -1,40 +1,38 @@
 """GEMM: C = A @ B, the one matrix multiply of the project (convolution and Dense, forward and backward).
 
 Legend
-    A (M, K), B (K, N), C (M, N)       any 2-D views: transposes are read through their strides, never copied
-    KC   depth of one block of k        NS   most columns of C per task
-    MR x NR = 4 x 3, the register tile of the micro-kernel
+    A (M, K), B (K, N), C (M, N)     any 2-D views: transposes are read through their strides, never copied
+    L      lanes: numbers per vector register (vector.py): 16 float32 with AVX-512, 8 with AVX2
+    MR x NR   the register tile of C: MR rows x 3 vectors (NR = 3L columns); MR = 8 with AVX-512, 4 with AVX2
+    KC     most depth of one block of k (K is cut into blocks of equal depth)    NS     most columns of C per task
 
 The structure is Goto's (as in BLIS and OpenBLAS):
 
-    pack A once, cut into KC-deep blocks: Ap[p] (M, KC), each row contiguous along k
+    pack A once, cut into blocks of depth D <= KC and MR-row strips: Ap[p, strip][k*MR + r] = A[strip*MR + r, p*D + k]
     in parallel over tasks, one slice of at most NS columns of C each:
-        for each KC-deep block p of k:
-            pack B[block p, slice] into Bp (NS, KC): column j of B becomes row j, contiguous along k
-            for every 4 x 3 tile of C in the slice:
-                12 dot products of length KC, one per output, held in 12 scalar accumulators
+        for each block p of k:
+            pack B[block p, slice] into NR-column strips: Bp[strip][k*NR + s] = B[p*D + k, slice + strip*NR + s]
+            for every MR x NR tile of C in the slice:
+                the micro-kernel: for k in the block, C_tile += A[:, k] (outer product) B[k, :]
 
-Why dot products: with A's rows and B's columns both contiguous along k, each accumulator is a sum over k
-that LLVM vectorises (fastmath "reassoc" lets it reorder the sum): 8 float32 lanes per ymm register, 12 FMA
-registers busy per step, 7 loads. A task's Bp (NS x KC, 288 KiB) stays in L2 while the 4 rows of Ap that a
-tile reads stay in L1. Tasks write disjoint columns of C and every sum runs in a fixed order, so the result
-does not depend on the number of threads.
+The micro-kernel is the outer-product form: the MR x NR tile of C lives in MR * 3 vector registers for the
+whole block. Each step of k loads 3 vectors of B's row k, and for each of the MR rows broadcasts A[r, k] and
+does 3 fused multiply-adds: 3 * MR FMAs for 3 + MR loads, so the FMA units, not memory, set the pace. With
+AVX-512's 32 registers that is 8 x 3 (24 accumulators); with AVX2's 16 it is 4 x 3 (12). The strips are
+packed so both walk forward through memory: the task's Bp (NS x KC) stays in L2, the strip of Ap in L1.
 
-A short k (Dense's weight gradient, where k is the batch size) leaves too little work per tile to pay for the
-12 sums' final additions, so `_gemm_short_k` takes it instead: each row of C is a weighted sum of B's rows,
-written in one pass per 8 rows of B, with nothing packed.
+Tasks write disjoint columns of C and every sum runs in one fixed order (k ascending in each lane), so the
+result does not depend on the number of threads.
 
 `set_backend("blas")` routes every call to `np.matmul` (OpenBLAS) so the two can be compared.
 """
 import numba
 import numpy as np
 
+from . import vector
 from .jit import kernel, prange
 
-KC, NS = 768, 96
-SHORT_K = 32     # up to this k, with B's rows contiguous, _gemm_short_k is faster than packing
-SKEW = 16        # packed rows are KC + 16 long: a power-of-two stride would map every row to the same cache sets
-MR, NR = 4, 3
+KC, NS = 384, 768
 
 _backend = "numba"
 
@@ -70,110 +68,172 @@ def gemm(a, b, out=None):
         out[...] = 0
     elif _backend == "blas":
         np.matmul(a, b, out=out)
-    elif M and N and a.shape[1] <= SHORT_K and b.strides[1] == b.itemsize:
-        _gemm_short_k(a, b, out, numba.get_num_threads())
     elif M and N:
-        _gemm(a, b, out, numba.get_num_threads(), a.dtype.type(0))
+        rows_of_b, ldb = _flat_rows(b)
+        _gemm(a, b, rows_of_b, ldb, out, 3 * vector.lanes(a.dtype), numba.get_num_threads(), a.dtype.type(0))
     return out
 
 
-@kernel(parallel=True)
-def _pack_a(a, ap, zero):
-    """ap[p, i, k] = a[i, p*KC + k]: A cut into KC-deep blocks, each row contiguous along k.
+def _flat_rows(b):
+    """(rows_of_b, ldb) with rows_of_b[i * ldb + j] = b[i, j], a 1-D view of b's memory, when b's rows are
+    contiguous and run forward; else (an empty array, 0)."""
+    K, N = b.shape
+    row_step, item = b.strides
+    if item != b.itemsize or row_step < 0 or row_step % b.itemsize:
+        return np.empty(0, b.dtype), 0
+    ldb = row_step // b.itemsize
+    return np.lib.stride_tricks.as_strided(b, ((K - 1) * ldb + N,), (b.itemsize,), writeable=False), ldb
 
-    ap: (k_blocks, m_pad, kc_max); rows M .. m_pad (the last tile's padding) are zero.
-    """
+
+@kernel(parallel=True)
+def _pack_a(a, ap, mr, depth, zero):
+    """ap[p * strips + strip, k * mr + r] = a[strip * mr + r, p * depth + k]: A cut into blocks of k and strips of
+    mr rows, each strip k-major so the micro-kernel reads it forward; rows past M are zero.
+
+    (A 2-D ap lets the micro-kernel index a[t, mr * k + r] with k from a range: numba then knows the index is not
+    negative and drops its wraparound check, which a flat a[a0 + mr * k + r] would keep in the innermost loop.)"""
     M, K = a.shape
-    m_pad = ap.shape[1]
-    for p in prange(ap.shape[0]):
-        p0 = p * KC
-        kc = min(KC, K - p0)
-        if a.strides[0] >= a.strides[1]:             # rows of a are contiguous-ish: read along k
-            for i in range(M):
+    k_blocks, strips = (K + depth - 1) // depth, (M + mr - 1) // mr
+    for task in prange(k_blocks * strips):
+        p, strip = task // strips, task % strips
+        p0, i0 = p * depth, strip * mr
+        kc, rows = min(depth, K - p0), min(mr, M - i0)
+        if a.strides[1] <= a.strides[0]:             # rows of a run along k: read each row forward
+            for r in range(rows):
                 for k in range(kc):
-                    ap[p, i, k] = a[i, p0 + k]
+                    ap[task, k * mr + r] = a[i0 + r, p0 + k]
         else:                                        # a is a transposed view: read along i
             for k in range(kc):
-                for i in range(M):
-                    ap[p, i, k] = a[i, p0 + k]
-        for i in range(M, m_pad):
-            for k in range(kc):
-                ap[p, i, k] = zero
-
-
-@kernel
-def _pack_b(b, p0, kc, j0, nc, bp, zero):
-    """bp[j, k] = b[p0 + k, j0 + j] for j < nc (B transposed, so each column is contiguous along k)."""
-    if b.strides[1] <= b.strides[0]:                 # b is row-major: walk 8 rows at once, so each
-        k = 0                                        # column of bp gets 8 consecutive values per visit
-        while k + 8 <= kc:
-            r0, r1, r2, r3 = b[p0 + k], b[p0 + k + 1], b[p0 + k + 2], b[p0 + k + 3]
-            r4, r5, r6, r7 = b[p0 + k + 4], b[p0 + k + 5], b[p0 + k + 6], b[p0 + k + 7]
-            for j in range(nc):
-                col = bp[j]
-                col[k], col[k + 1], col[k + 2], col[k + 3] = r0[j0 + j], r1[j0 + j], r2[j0 + j], r3[j0 + j]
-                col[k + 4], col[k + 5], col[k + 6], col[k + 7] = r4[j0 + j], r5[j0 + j], r6[j0 + j], r7[j0 + j]
-            k += 8
-        for k in range(k, kc):
-            for j in range(nc):
-                bp[j, k] = b[p0 + k, j0 + j]
-    else:                                            # b is a transposed view: its columns are contiguous,
-        for j in range(nc):                          # copied as slices (numba's slice copy is twice as fast)
-            bp[j, :kc] = b[p0:p0 + kc, j0 + j]
-    for j in range(nc, (nc + NR - 1) // NR * NR):
+                for r in range(rows):
+                    ap[task, k * mr + r] = a[i0 + r, p0 + k]
         for k in range(kc):
-            bp[j, k] = zero
+            for r in range(rows, mr):
+                ap[task, k * mr + r] = zero
 
 
 @kernel
-def _put3(c, row, col, x0, x1, x2, accumulate):
-    """C[row, col:col+3] (+)= (x0, x1, x2)."""
+def _pack_b(b, rows_of_b, ldb, p0, kc, j0, nc, nr, bp, zero):
+    """bp[(strip * kc + k) * nr + s] = b[p0 + k, j0 + strip * nr + s]: B's block cut into strips of nr columns, each
+    k-major; columns past nc (the last strip's padding) are zero.
+
+    rows_of_b: when ldb > 0, b's rows are contiguous and rows_of_b[i * ldb + j] = b[i, j] (a flat view of b):
+    whole strips are then copied three vectors at a time.
+    """
+    strips, whole = (nc + nr - 1) // nr, nc // nr
+    lanes = nr // 3
+    if ldb > 0:
+        for k in range(kc):
+            row = (p0 + k) * ldb + j0
+            for strip in range(whole):
+                at, src = (strip * kc + k) * nr, row + strip * nr
+                vector.store(bp, at, vector.load(rows_of_b, src))
+                vector.store(bp, at + lanes, vector.load(rows_of_b, src + lanes))
+                vector.store(bp, at + 2 * lanes, vector.load(rows_of_b, src + 2 * lanes))
+    for strip in range(whole if ldb > 0 else 0, strips):   # the rest, or every strip of a transposed b:
+        cols, at = min(nr, nc - strip * nr), strip * kc * nr     # walk down each column (contiguous in a
+        for s in range(nr):                                      # transposed view), writing every nr-th
+            dst = bp[at + s:at + s + kc * nr:nr]
+            if s < cols:
+                src = b[p0:p0 + kc, j0 + strip * nr + s]
+                for k in range(kc):
+                    dst[k] = src[k]
+            else:
+                dst[:] = zero
+
+
+@kernel
+def _put_row(c, at, lanes, u0, u1, u2, accumulate):
+    """c[at : at + 3 * lanes] (+)= the three vectors u0, u1, u2."""
     if accumulate:
-        c[row, col] += x0
-        c[row, col + 1] += x1
-        c[row, col + 2] += x2
-    else:
-        c[row, col] = x0
-        c[row, col + 1] = x1
-        c[row, col + 2] = x2
+        u0 = vector.add(u0, vector.load(c, at))
+        u1 = vector.add(u1, vector.load(c, at + lanes))
+        u2 = vector.add(u2, vector.load(c, at + 2 * lanes))
+    vector.store(c, at, u0)
+    vector.store(c, at + lanes, u1)
+    vector.store(c, at + 2 * lanes, u2)
 
 
-@kernel(fastmath=True)
-def _tiles(ap, bp, kc, c, j0, nc, accumulate, zero):
-    """C[i, j0 + j] (+)= sum_k ap[i, k] * bp[j, k] over 4 x 3 tiles, for every row i of C and j < nc."""
-    M = c.shape[0]
-    for i in range(0, M, MR):
-        a0, a1, a2, a3 = ap[i], ap[i + 1], ap[i + 2], ap[i + 3]
-        for j in range(0, nc, NR):
-            b0, b1, b2 = bp[j], bp[j + 1], bp[j + 2]
-            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = zero
-            for k in range(kc):
-                c00 += a0[k] * b0[k]
-                c01 += a0[k] * b1[k]
-                c02 += a0[k] * b2[k]
-                c10 += a1[k] * b0[k]
-                c11 += a1[k] * b1[k]
-                c12 += a1[k] * b2[k]
-                c20 += a2[k] * b0[k]
-                c21 += a2[k] * b1[k]
-                c22 += a2[k] * b2[k]
-                c30 += a3[k] * b0[k]
-                c31 += a3[k] * b1[k]
-                c32 += a3[k] * b2[k]
-            if i + MR <= M and j + NR <= nc:         # a whole tile: four rows of three plain stores
-                col = j0 + j
-                _put3(c, i, col, c00, c01, c02, accumulate)
-                _put3(c, i + 1, col, c10, c11, c12, accumulate)
-                _put3(c, i + 2, col, c20, c21, c22, accumulate)
-                _put3(c, i + 3, col, c30, c31, c32, accumulate)
-                continue
-            tile = ((c00, c01, c02), (c10, c11, c12), (c20, c21, c22), (c30, c31, c32))
-            for r in range(min(MR, M - i)):
-                for s in range(min(NR, nc - j)):
-                    if accumulate:
-                        c[i + r, j0 + j + s] += tile[r][s]
-                    else:
-                        c[i + r, j0 + j + s] = tile[r][s]
+@kernel
+def _tile_8x3(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
+    """One 8 x nr tile of C (+)= the sum over k < kc of A_tile[:, k] (outer product) B_tile[k, :], in 24 registers.
+
+    a[t, 8k + r] = A_tile[r, k]  (strip t of Ap)     b[b0 + nr k + s] = B_tile[k, s]  (a strip of Bp)
+    c[c0 + r ldc + s] is C_tile[r, s]: C flattened, ldc its row length.   nr = 3 lanes.
+    """
+    L = nr // 3
+    c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = vector.zeros(b)
+    c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = vector.zeros(b)
+    for k in range(kc):
+        q = b0 + k * nr
+        b0_, b1, b2 = vector.load(b, q), vector.load(b, q + L), vector.load(b, q + 2 * L)
+        x = a[t, 8 * k]
+        c00, c01, c02 = vector.fma(x, b0_, c00), vector.fma(x, b1, c01), vector.fma(x, b2, c02)
+        x = a[t, 8 * k + 1]
+        c10, c11, c12 = vector.fma(x, b0_, c10), vector.fma(x, b1, c11), vector.fma(x, b2, c12)
+        x = a[t, 8 * k + 2]
+        c20, c21, c22 = vector.fma(x, b0_, c20), vector.fma(x, b1, c21), vector.fma(x, b2, c22)
+        x = a[t, 8 * k + 3]
+        c30, c31, c32 = vector.fma(x, b0_, c30), vector.fma(x, b1, c31), vector.fma(x, b2, c32)
+        x = a[t, 8 * k + 4]
+        c40, c41, c42 = vector.fma(x, b0_, c40), vector.fma(x, b1, c41), vector.fma(x, b2, c42)
+        x = a[t, 8 * k + 5]
+        c50, c51, c52 = vector.fma(x, b0_, c50), vector.fma(x, b1, c51), vector.fma(x, b2, c52)
+        x = a[t, 8 * k + 6]
+        c60, c61, c62 = vector.fma(x, b0_, c60), vector.fma(x, b1, c61), vector.fma(x, b2, c62)
+        x = a[t, 8 * k + 7]
+        c70, c71, c72 = vector.fma(x, b0_, c70), vector.fma(x, b1, c71), vector.fma(x, b2, c72)
+    _put_row(c, c0, L, c00, c01, c02, accumulate)
+    _put_row(c, c0 + 1 * ldc, L, c10, c11, c12, accumulate)
+    _put_row(c, c0 + 2 * ldc, L, c20, c21, c22, accumulate)
+    _put_row(c, c0 + 3 * ldc, L, c30, c31, c32, accumulate)
+    _put_row(c, c0 + 4 * ldc, L, c40, c41, c42, accumulate)
+    _put_row(c, c0 + 5 * ldc, L, c50, c51, c52, accumulate)
+    _put_row(c, c0 + 6 * ldc, L, c60, c61, c62, accumulate)
+    _put_row(c, c0 + 7 * ldc, L, c70, c71, c72, accumulate)
+
+
+@kernel
+def _tile_4x3(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
+    """One 4 x nr tile of C (+)= the sum over k < kc of A_tile[:, k] (outer product) B_tile[k, :], in 12 registers.
+
+    a[t, 4k + r] = A_tile[r, k]  (strip t of Ap)     b[b0 + nr k + s] = B_tile[k, s]  (a strip of Bp)
+    c[c0 + r ldc + s] is C_tile[r, s]: C flattened, ldc its row length.   nr = 3 lanes.
+    """
+    L = nr // 3
+    c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = vector.zeros(b)
+    for k in range(kc):
+        q = b0 + k * nr
+        b0_, b1, b2 = vector.load(b, q), vector.load(b, q + L), vector.load(b, q + 2 * L)
+        x = a[t, 4 * k]
+        c00, c01, c02 = vector.fma(x, b0_, c00), vector.fma(x, b1, c01), vector.fma(x, b2, c02)
+        x = a[t, 4 * k + 1]
+        c10, c11, c12 = vector.fma(x, b0_, c10), vector.fma(x, b1, c11), vector.fma(x, b2, c12)
+        x = a[t, 4 * k + 2]
+        c20, c21, c22 = vector.fma(x, b0_, c20), vector.fma(x, b1, c21), vector.fma(x, b2, c22)
+        x = a[t, 4 * k + 3]
+        c30, c31, c32 = vector.fma(x, b0_, c30), vector.fma(x, b1, c31), vector.fma(x, b2, c32)
+    _put_row(c, c0, L, c00, c01, c02, accumulate)
+    _put_row(c, c0 + 1 * ldc, L, c10, c11, c12, accumulate)
+    _put_row(c, c0 + 2 * ldc, L, c20, c21, c22, accumulate)
+    _put_row(c, c0 + 3 * ldc, L, c30, c31, c32, accumulate)
+
+
+# The micro-kernel for the widest vectors numba compiles for, and its rows: AVX-512 has 32 vector registers, so 24
+# accumulators fit; AVX2 (and 16-byte SSE or NEON) has 16, so 12 do.
+MICRO_KERNELS = {64: (_tile_8x3, 8), 32: (_tile_4x3, 4), 16: (_tile_4x3, 4)}
+_tile, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
+
+
+@kernel
+def _put_edge(c, i, j, rows, cols, edge, nr, accumulate):
+    """C[i:i+rows, j:j+cols] (+)= the top-left corner of a tile that the micro-kernel wrote into edge (MR x nr, flat):
+    the tiles that the edges of C cut short."""
+    for r in range(rows):
+        for s in range(cols):
+            if accumulate:
+                c[i + r, j + s] += edge[r * nr + s]
+            else:
+                c[i + r, j + s] = edge[r * nr + s]
 
 
 @kernel
@@ -185,55 +245,32 @@ def _slice_width(N, widest, multiple, threads):
     return ((N + slices - 1) // slices + multiple - 1) // multiple * multiple
 
 
-@kernel(fastmath=True)
-def _short_k_row(a, b, c, i, j0, nc):
-    """C[i, j0:j0+nc] = sum_k a[i, k] * B[k, j0:j0+nc], for a short k: 8 rows of B per pass over C's row."""
-    K = b.shape[0]
-    c_row = c[i, j0:j0 + nc]
-    k = 0
-    while k + 8 <= K:
-        b0, b1, b2, b3 = b[k, j0:j0 + nc], b[k + 1, j0:j0 + nc], b[k + 2, j0:j0 + nc], b[k + 3, j0:j0 + nc]
-        b4, b5, b6, b7 = b[k + 4, j0:j0 + nc], b[k + 5, j0:j0 + nc], b[k + 6, j0:j0 + nc], b[k + 7, j0:j0 + nc]
-        a0, a1, a2, a3 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
-        a4, a5, a6, a7 = a[i, k + 4], a[i, k + 5], a[i, k + 6], a[i, k + 7]
-        for j in range(nc):
-            s = a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j] + a4 * b4[j] + a5 * b5[j] + a6 * b6[j] + a7 * b7[j]
-            c_row[j] = s if k == 0 else c_row[j] + s
-        k += 8
-    for k in range(k, K):                            # the last K % 8 rows of B, one at a time
-        ak, bk = a[i, k], b[k, j0:j0 + nc]
-        for j in range(nc):
-            c_row[j] = ak * bk[j] if k == 0 else c_row[j] + ak * bk[j]
-
-
 @kernel(parallel=True)
-def _gemm_short_k(a, b, c, threads):
-    """c = a @ b for a short k (b's rows contiguous): no packing, C is written in one or a few passes.
-
-    Dense layers' weight gradient is such a product: k is the batch size.
-    """
-    M, N = c.shape
-    ns = _slice_width(N, 512, 8, threads)
-    for task in prange((N + ns - 1) // ns):
-        j0 = task * ns
-        for i in range(M):
-            _short_k_row(a, b, c, i, j0, min(ns, N - j0))
-
-
-@kernel(parallel=True)
-def _gemm(a, b, c, threads, zero):
-    """c = a @ b, with c C-contiguous. zero: 0 in the arrays' dtype."""
+def _gemm(a, b, rows_of_b, ldb, c, nr, threads, zero):
+    """c = a @ b, with c C-contiguous. nr: columns of the register tile (3 vectors); zero: 0 in the arrays' dtype.
+    rows_of_b, ldb: a flat view of b if its rows are contiguous (see _pack_b), else ldb = 0."""
     M, K = a.shape
     N = b.shape[1]
-    k_blocks = (K + KC - 1) // KC
-    ap = np.empty((k_blocks, (M + MR - 1) // MR * MR, min(KC, K) + SKEW), a.dtype)
-    _pack_a(a, ap, zero)
-    ns = _slice_width(N, NS, NR, threads)
+    k_blocks, strips = (K + KC - 1) // KC, (M + MR - 1) // MR
+    depth = (K + k_blocks - 1) // k_blocks              # equal blocks: K = 800 is 2 x 400, not 384 + 384 + 32
+    ap = np.empty((k_blocks * strips, depth * MR), a.dtype)
+    _pack_a(a, ap, MR, depth, zero)
+    flat_c = c.reshape(M * N)                           # the kernels index flat arrays: no views in the loops
+    ns = _slice_width(N, NS, nr, threads)
     for task in prange((N + ns - 1) // ns):
         j0 = task * ns
         nc = min(ns, N - j0)
-        bp = np.empty((ns, min(KC, K) + SKEW), a.dtype)
+        bp = np.empty(ns * depth, a.dtype)
+        edge = np.empty(MR * nr, a.dtype)
         for p in range(k_blocks):
-            kc = min(KC, K - p * KC)
-            _pack_b(b, p * KC, kc, j0, nc, bp, zero)
-            _tiles(ap[p], bp, kc, c, j0, nc, p > 0, zero)
+            kc = min(depth, K - p * depth)
+            _pack_b(b, rows_of_b, ldb, p * depth, kc, j0, nc, nr, bp, zero)
+            for strip in range(strips):
+                i, t = strip * MR, p * strips + strip
+                for s in range((nc + nr - 1) // nr):
+                    j, b0 = j0 + s * nr, s * kc * nr
+                    if i + MR <= M and j + nr <= N:
+                        _tile(ap, t, bp, b0, kc, nr, flat_c, i * N + j, N, p > 0)
+                    else:
+                        _tile(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
+                        _put_edge(c, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)
