@@ -40,6 +40,27 @@ def test_gemm_reads_transposed_and_strided_views(m, k, n, transpose_a, transpose
     np.testing.assert_allclose(gemm(a, b), a.astype(np.float64) @ b.astype(np.float64), **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(p=st.integers(1, 6), m=st.integers(1, 30), k=st.integers(1, 30), n=st.integers(1, 120),
+       transpose_b=st.booleans())
+def test_gemm_of_a_stack_is_each_product(p, m, k, n, transpose_b, dtype):
+    """A stack (P, M, K) @ (P, K, N) in one call: product q of the stack is a[q] @ b[q]. b is cut from a taller
+    array, so its products lie further apart than K rows (and with transpose_b its columns are contiguous)."""
+    rng = np.random.default_rng(p * m * k * n)
+    a = rng.standard_normal((p, m, k)).astype(dtype)
+    if transpose_b:
+        b = rng.standard_normal((p, n, k + 3)).astype(dtype)[:, :, 2:2 + k].transpose(0, 2, 1)
+    else:
+        b = rng.standard_normal((p, k + 3, n)).astype(dtype)[:, 2:2 + k]
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gemm(a, b), np.matmul(a.astype(np.float64), b.astype(np.float64)), **tol)
+
+
+def test_gemm_rejects_stacks_of_different_lengths():
+    with pytest.raises(ValueError, match=r"got \(2, 3, 4\) @ \(3, 4, 5\)"):
+        gemm(np.ones((2, 3, 4)), np.ones((3, 4, 5)))
+
+
 THREADS_PROBE = """
 import sys
 import numba
@@ -69,7 +90,7 @@ def test_gemm_result_does_not_depend_on_the_thread_count(shape):
 
 
 def test_gemm_rejects_mismatched_operands():
-    with pytest.raises(ValueError, match=r"gemm: expected \(M, K\) @ \(K, N\), got \(2, 3\) @ \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"gemm: expected \(M, K\) @ \(K, N\) or \(P, M, K\) @ \(P, K, N\), got \(2, 3\) @ \(4, 5\)"):
         gemm(np.ones((2, 3)), np.ones((4, 5)))
     with pytest.raises(ValueError, match="float32 and float64"):
         gemm(np.ones((2, 3), np.float32), np.ones((3, 5)))

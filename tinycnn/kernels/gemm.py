@@ -52,78 +52,84 @@ def get_backend():
 def gemm(a, b, out=None):
     """Return A @ B. a: (M, K), b: (K, N), both float32 or both float64 -> (M, N) of that dtype.
 
-    out: optional C-contiguous (M, N) array to write into.
+    Or a stack of P products, as np.matmul: a (P, M, K), b (P, K, N) -> (P, M, N), all P in one parallel region
+    (Winograd's 16 or 36 small products per layer, a grouped convolution's G).
+    out: optional C-contiguous array of the result's shape to write into.
     """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"gemm: expected (M, K) @ (K, N), got {a.shape} @ {b.shape}")
+    stacked = a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
+    if not (stacked or (a.ndim == 2 and b.ndim == 2)) or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"gemm: expected (M, K) @ (K, N) or (P, M, K) @ (P, K, N), got {a.shape} @ {b.shape}")
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise ValueError(f"gemm: expected two float32 or two float64 arrays, got {a.dtype} and {b.dtype}")
-    M, N = a.shape[0], b.shape[1]
+    shape = a.shape[:-1] + b.shape[-1:]
     if out is None:
-        out = np.empty((M, N), a.dtype)
-    elif out.shape != (M, N) or out.dtype != a.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"gemm: out must be a C-contiguous {a.dtype} array of shape {(M, N)}, "
+        out = np.empty(shape, a.dtype)
+    elif out.shape != shape or out.dtype != a.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"gemm: out must be a C-contiguous {a.dtype} array of shape {shape}, "
                          f"got {out.dtype} {out.shape}")
-    if a.shape[1] == 0:
+    if a.shape[-1] == 0:
         out[...] = 0
     elif _backend == "blas":
         np.matmul(a, b, out=out)
-    elif M and N:
-        rows_of_b, ldb = _flat_rows(b)
-        _gemm(a, b, rows_of_b, ldb, out, 3 * vector.lanes(a.dtype), numba.get_num_threads(), a.dtype.type(0))
+    elif out.size:
+        a3, b3, c3 = (a, b, out) if stacked else (a[None], b[None], out[None])
+        rows_of_b, ldp, ldb = _flat_rows(b3)
+        _gemm(a3, b3, rows_of_b, ldp, ldb, c3, 3 * vector.lanes(a.dtype), numba.get_num_threads(), a.dtype.type(0))
     return out
 
 
 def _flat_rows(b):
-    """(rows_of_b, ldb) with rows_of_b[i * ldb + j] = b[i, j], a 1-D view of b's memory, when b's rows are
-    contiguous and run forward; else (an empty array, 0)."""
-    K, N = b.shape
-    row_step, item = b.strides
-    if item != b.itemsize or row_step < 0 or row_step % b.itemsize:
-        return np.empty(0, b.dtype), 0
-    ldb = row_step // b.itemsize
-    return np.lib.stride_tricks.as_strided(b, ((K - 1) * ldb + N,), (b.itemsize,), writeable=False), ldb
+    """(rows_of_b, ldp, ldb) with rows_of_b[q * ldp + i * ldb + j] = b[q, i, j], a 1-D view of b's memory, when
+    b's rows are contiguous and b runs forward; else (an empty array, 0, 0)."""
+    P, K, N = b.shape
+    steps = [step // b.itemsize for step in b.strides]
+    if b.strides[2] != b.itemsize or any(step < 0 or step % b.itemsize for step in b.strides[:2]):
+        return np.empty(0, b.dtype), 0, 0
+    ldp, ldb = steps[0], steps[1]
+    size = (P - 1) * ldp + (K - 1) * ldb + N
+    return np.lib.stride_tricks.as_strided(b, (size,), (b.itemsize,), writeable=False), ldp, ldb
 
 
 @kernel(parallel=True)
 def _pack_a(a, ap, mr, depth, zero):
-    """ap[p * strips + strip, k * mr + r] = a[strip * mr + r, p * depth + k]: A cut into blocks of k and strips of
-    mr rows, each strip k-major so the micro-kernel reads it forward; rows past M are zero.
+    """ap[(q * k_blocks + p) * strips + strip, k * mr + r] = a[q, strip * mr + r, p * depth + k]: each A of the
+    stack cut into blocks of k and strips of mr rows, each strip k-major so the micro-kernel reads it forward;
+    rows past M are zero.
 
     (A 2-D ap lets the micro-kernel index a[t, mr * k + r] with k from a range: numba then knows the index is not
     negative and drops its wraparound check, which a flat a[a0 + mr * k + r] would keep in the innermost loop.)"""
-    M, K = a.shape
+    P, M, K = a.shape
     k_blocks, strips = (K + depth - 1) // depth, (M + mr - 1) // mr
-    for task in prange(k_blocks * strips):
-        p, strip = task // strips, task % strips
+    for task in prange(P * k_blocks * strips):
+        q, p, strip = task // (k_blocks * strips), task // strips % k_blocks, task % strips
         p0, i0 = p * depth, strip * mr
         kc, rows = min(depth, K - p0), min(mr, M - i0)
-        if a.strides[1] <= a.strides[0]:             # rows of a run along k: read each row forward
+        if a.strides[2] <= a.strides[1]:             # rows of a run along k: read each row forward
             for r in range(rows):
                 for k in range(kc):
-                    ap[task, k * mr + r] = a[i0 + r, p0 + k]
+                    ap[task, k * mr + r] = a[q, i0 + r, p0 + k]
         else:                                        # a is a transposed view: read along i
             for k in range(kc):
                 for r in range(rows):
-                    ap[task, k * mr + r] = a[i0 + r, p0 + k]
+                    ap[task, k * mr + r] = a[q, i0 + r, p0 + k]
         for k in range(kc):
             for r in range(rows, mr):
                 ap[task, k * mr + r] = zero
 
 
 @kernel
-def _pack_b(b, rows_of_b, ldb, p0, kc, j0, nc, nr, bp, zero):
-    """bp[(strip * kc + k) * nr + s] = b[p0 + k, j0 + strip * nr + s]: B's block cut into strips of nr columns, each
-    k-major; columns past nc (the last strip's padding) are zero.
+def _pack_b(b, rows_of_b, ldp, ldb, q, p0, kc, j0, nc, nr, bp, zero):
+    """bp[(strip * kc + k) * nr + s] = b[q, p0 + k, j0 + strip * nr + s]: a block of the stack's B number q cut into
+    strips of nr columns, each k-major; columns past nc (the last strip's padding) are zero.
 
-    rows_of_b: when ldb > 0, b's rows are contiguous and rows_of_b[i * ldb + j] = b[i, j] (a flat view of b):
-    whole strips are then copied three vectors at a time.
+    rows_of_b: when ldb > 0, b's rows are contiguous and rows_of_b[q * ldp + i * ldb + j] = b[q, i, j] (a flat view
+    of b, see _flat_rows): whole strips are then copied three vectors at a time.
     """
     strips, whole = (nc + nr - 1) // nr, nc // nr
     lanes = nr // 3
     if ldb > 0:
         for k in range(kc):
-            row = (p0 + k) * ldb + j0
+            row = q * ldp + (p0 + k) * ldb + j0
             for strip in range(whole):
                 at, src = (strip * kc + k) * nr, row + strip * nr
                 vector.store(bp, at, vector.load(rows_of_b, src))
@@ -134,7 +140,7 @@ def _pack_b(b, rows_of_b, ldb, p0, kc, j0, nc, nr, bp, zero):
         for s in range(nr):                                      # transposed view), writing every nr-th
             dst = bp[at + s:at + s + kc * nr:nr]
             if s < cols:
-                src = b[p0:p0 + kc, j0 + strip * nr + s]
+                src = b[q, p0:p0 + kc, j0 + strip * nr + s]
                 for k in range(kc):
                     dst[k] = src[k]
             else:
@@ -225,52 +231,56 @@ _tile, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
 
 
 @kernel
-def _put_edge(c, i, j, rows, cols, edge, nr, accumulate):
-    """C[i:i+rows, j:j+cols] (+)= the top-left corner of a tile that the micro-kernel wrote into edge (MR x nr, flat):
-    the tiles that the edges of C cut short."""
+def _put_edge(c, q, i, j, rows, cols, edge, nr, accumulate):
+    """C_q[i:i+rows, j:j+cols] (+)= the top-left corner of a tile that the micro-kernel wrote into edge (MR x nr,
+    flat): the tiles that the edges of C cut short."""
     for r in range(rows):
         for s in range(cols):
             if accumulate:
-                c[i + r, j + s] += edge[r * nr + s]
+                c[q, i + r, j + s] += edge[r * nr + s]
             else:
-                c[i + r, j + s] = edge[r * nr + s]
+                c[q, i + r, j + s] = edge[r * nr + s]
 
 
 @kernel
-def _slice_width(N, widest, multiple, threads):
-    """Width of the column slices that tasks own: at most `widest` (rounded up to `multiple`), at least 4
-    slices per thread, and a multiple of the thread count of them, so no thread waits for the last one."""
-    slices = max((N + widest - 1) // widest, 4 * threads)
-    slices = (slices + threads - 1) // threads * threads
+def _slice_width(N, products, widest, multiple, threads):
+    """Width of the column slices that tasks own: at most `widest` (rounded up to `multiple`), and enough slices
+    that the products' tasks make at least 4 per thread, their number a multiple of the thread count when there
+    is one product, so no thread waits for the last one."""
+    slices = max((N + widest - 1) // widest, (4 * threads + products - 1) // products)
+    if products == 1:
+        slices = (slices + threads - 1) // threads * threads
     return ((N + slices - 1) // slices + multiple - 1) // multiple * multiple
 
 
 @kernel(parallel=True)
-def _gemm(a, b, rows_of_b, ldb, c, nr, threads, zero):
-    """c = a @ b, with c C-contiguous. nr: columns of the register tile (3 vectors); zero: 0 in the arrays' dtype.
-    rows_of_b, ldb: a flat view of b if its rows are contiguous (see _pack_b), else ldb = 0."""
-    M, K = a.shape
-    N = b.shape[1]
+def _gemm(a, b, rows_of_b, ldp, ldb, c, nr, threads, zero):
+    """c[q] = a[q] @ b[q] for every q, c C-contiguous: a (P, M, K), b (P, K, N), c (P, M, N).
+    nr: columns of the register tile (3 vectors); zero: 0 in the arrays' dtype.
+    rows_of_b, ldp, ldb: a flat view of b if its rows are contiguous (see _pack_b), else ldb = 0."""
+    P, M, K = a.shape
+    N = b.shape[2]
     k_blocks, strips = (K + KC - 1) // KC, (M + MR - 1) // MR
     depth = (K + k_blocks - 1) // k_blocks              # equal blocks: K = 800 is 2 x 400, not 384 + 384 + 32
-    ap = np.empty((k_blocks * strips, depth * MR), a.dtype)
+    ap = np.empty((P * k_blocks * strips, depth * MR), a.dtype)
     _pack_a(a, ap, MR, depth, zero)
-    flat_c = c.reshape(M * N)                           # the kernels index flat arrays: no views in the loops
-    ns = _slice_width(N, NS, nr, threads)
-    for task in prange((N + ns - 1) // ns):
-        j0 = task * ns
+    flat_c = c.reshape(P * M * N)                       # the kernels index flat arrays: no views in the loops
+    ns = _slice_width(N, P, NS, nr, threads)
+    slices = (N + ns - 1) // ns
+    for task in prange(P * slices):
+        q, j0 = task // slices, task % slices * ns
         nc = min(ns, N - j0)
         bp = np.empty(ns * depth, a.dtype)
         edge = np.empty(MR * nr, a.dtype)
         for p in range(k_blocks):
             kc = min(depth, K - p * depth)
-            _pack_b(b, rows_of_b, ldb, p * depth, kc, j0, nc, nr, bp, zero)
+            _pack_b(b, rows_of_b, ldp, ldb, q, p * depth, kc, j0, nc, nr, bp, zero)
             for strip in range(strips):
-                i, t = strip * MR, p * strips + strip
+                i, t = strip * MR, (q * k_blocks + p) * strips + strip
                 for s in range((nc + nr - 1) // nr):
                     j, b0 = j0 + s * nr, s * kc * nr
                     if i + MR <= M and j + nr <= N:
-                        _tile(ap, t, bp, b0, kc, nr, flat_c, i * N + j, N, p > 0)
+                        _tile(ap, t, bp, b0, kc, nr, flat_c, (q * M + i) * N + j, N, p > 0)
                     else:
                         _tile(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
-                        _put_edge(c, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)
+                        _put_edge(c, q, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)

@@ -113,7 +113,9 @@ class Conv2d(Layer):
             M[k] (F, T)   = U[k] @ V[k], group by group: the group's F/G rows of U and C/G rows of V
             y             = A^T M A for every filter and tile               (outputs)
 
-        so 16 or 36 GEMMs per group and chunk. V and M share one buffer under memory_budget bytes.
+        so 16 or 36 products per group and chunk, run as one stack of t*G products (one parallel region, not
+        t*G of them: on small images, starting the threads costs as much as the products). V and M share one
+        buffer under memory_budget bytes.
         """
         N, C, H, W = x.shape
         F, r, G = w.shape[0], w.shape[2], self.groups
@@ -133,9 +135,7 @@ class Conv2d(Layer):
             V = buffer[:t * C * T].reshape(t, C, T)
             M = buffer[t * C * T:t * (C + F) * T].reshape(t, F, T)
             inputs(x[n0:n1], PH, PW, TH, TW, V)
-            for k in range(t):
-                for g in range(G):
-                    gemm(U[k, g * Fg:(g + 1) * Fg], V[k, g * Cg:(g + 1) * Cg], out=M[k, g * Fg:(g + 1) * Fg])
+            gemm(U.reshape(t * G, Fg, Cg), V.reshape(t * G, Cg, T), out=M.reshape(t * G, Fg, T))   # one stack
             outputs(M, TH, TW, y[n0:n1])
         return y
 
