@@ -27,16 +27,20 @@ BATCH, SIZE, CLASSES = 32, 32, 6
 
 def tinycnn_step(x, y):
     import tinycnn as tc
+    from tinycnn.cores import CoreShare
     from tinycnn.models import alexnet
     model = alexnet(CLASSES, variant="mini", rng=0)
     model.skip_input_gradient()
     loss_fn = tc.SoftmaxCrossEntropy()
     opt = tc.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
+    cores = CoreShare()                          # as the Trainer runs its steps (tinycnn/cores.py)
+
     def step():
-        loss_fn.forward(model.forward(x, training=True), y)
-        model.backward(loss_fn.backward())
-        opt.step()
+        with cores.step():
+            loss_fn.forward(model.forward(x, training=True), y)
+            model.backward(loss_fn.backward())
+            opt.step()
     return step
 
 

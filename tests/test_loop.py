@@ -191,3 +191,19 @@ def test_stop_requests_in_a_worker_thread_leave_the_handlers_alone_block_after_b
     worker.start()
     worker.join()
     assert errors == [] and seen == [signal.getsignal(signal.SIGINT)] * 2
+
+
+def test_every_training_step_runs_inside_the_trainers_core_share(tmp_path, monkeypatch):
+    """The Trainer judges the cores step by step (tinycnn/cores.py): each step of SGD runs inside CoreShare.step."""
+    trainer = trainer_for(tmp_path, n_train=42, batch_size=16)
+    inside, steps = [], []
+    real_step = trainer.cores.step
+
+    def counting_step():
+        inside.append(True)
+        return real_step()
+    monkeypatch.setattr(trainer.cores, "step", counting_step)
+    original = trainer.train_step
+    monkeypatch.setattr(trainer, "train_step", lambda batch: (steps.append(len(inside)), original(batch))[1])
+    trainer.train_epoch()
+    assert steps == [1, 2, 3]                            # 42 images, batch 16: each step entered its own window

@@ -23,6 +23,7 @@ the model joins them.
 """
 import numpy as np
 
+from .cores import one_thread
 from .graph import Graph
 from .layers.base import backward_after_evaluation
 
@@ -54,7 +55,7 @@ def gradient_errors(layer, x, training=True, eps=1e-6, full_limit=1024, directio
 
     Leaves the layer's parameters and buffers as they were.
     """
-    with backward_after_evaluation():                  # training=False: a model's pass must keep its values
+    with backward_after_evaluation(), one_thread():    # training=False: a model's pass must keep its values
         return _compare(layer, x, training, eps, full_limit, directions, seed)
 
 

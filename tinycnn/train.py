@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import checkpoint
+from .cores import CoreShare
 from .data.augment import pca_colour, random_crop_flip
 from .distributed.data_parallel import DataParallel
 from .distributed.ranks import Ranks
@@ -94,6 +95,7 @@ class Trainer:
         self.epoch, self.history = 0, []
         self.cut = None                # an epoch cut short: (its next step, (loss sum, correct, images seen))
         self.stop = StopRequests()
+        self.cores = CoreShare()
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def fit(self, epochs, log=print, after_epoch=None):
@@ -124,7 +126,8 @@ class Trainer:
         bar = self.progress_bar(first)
         start, seen_before = time.perf_counter(), seen
         for batch in self.batches(first):
-            batch_loss, batch_correct = self.train_step(batch)
+            with self.cores.step():                      # fewer threads while other programs have the cores
+                batch_loss, batch_correct = self.train_step(batch)
             total_loss, correct, seen = total_loss + batch_loss, correct + batch_correct, seen + batch.size
             bar.update()
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",

@@ -1,0 +1,99 @@
+"""CoreShare: fewer threads while the cores are shared, all of them again when they are free.
+
+The scheduler's preemptions and the clock are played by the test, so every decision is checked exactly and
+nothing depends on how busy the machine running the suite is.
+"""
+import pytest
+
+from tinycnn import cores
+
+
+class Machine:
+    """A stand-in for the clock, the preemption count and numba's thread setting."""
+
+    def __init__(self, monkeypatch):
+        self.now, self.preempted, self.threads_set = 0.0, 0, []
+        monkeypatch.setattr(cores.time, "perf_counter", lambda: self.now)
+        monkeypatch.setattr(cores, "preemptions", lambda: self.preempted)
+        monkeypatch.setattr(cores.numba, "set_num_threads", self.threads_set.append)
+
+    def run(self, share, seconds, preemptions_per_s):
+        """One step of `seconds` during which the scheduler preempts us at the given rate. -> threads it ran with."""
+        with share.step():
+            self.now += seconds
+            self.preempted += round(seconds * preemptions_per_s)
+        return self.threads_set[-1]                      # set as the step begins
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    return Machine(monkeypatch)
+
+
+def test_alone_every_thread_is_kept(machine):
+    share = cores.CoreShare(most=4, busy=50, window=0.25)
+    assert {machine.run(share, 0.02, 10) for _ in range(200)} == {4}     # a stray preemption now and then
+
+
+def test_a_busy_window_drops_one_thread_and_the_next_drops_another(machine):
+    share = cores.CoreShare(most=3, busy=50, window=0.24, probe_every=100)
+    ran = [machine.run(share, 0.05, 200) for _ in range(15)]
+    assert ran == [3] * 5 + [2] * 5 + [1] * 5                             # judged every 5 steps (0.25 s)
+    assert share.threads == 1
+
+
+def test_one_preempted_step_in_a_calm_window_keeps_the_threads(machine):
+    """A single preemption in a 20 ms step is 50 a second: judged alone it would look busy; the window sees
+    it for what it is."""
+    share = cores.CoreShare(most=2, busy=50, window=0.25)
+    machine.run(share, 0.02, 100)
+    ran = [machine.run(share, 0.02, 0) for _ in range(30)]
+    assert set(ran) == {2} and share.threads == 2
+
+
+def test_with_fewer_threads_it_tries_one_more_now_and_then_and_keeps_it_when_calm(machine):
+    share = cores.CoreShare(most=2, busy=50, window=0.1, probe_every=4)
+    for _ in range(2):
+        machine.run(share, 0.1, 500)                                      # busy: down to 1
+    assert share.threads == 1
+    ran = [machine.run(share, 0.1, 500) for _ in range(8)]                # still busy: each try goes back
+    assert ran.count(2) == 2 and share.threads == 1
+    ran = [machine.run(share, 0.1, 0) for _ in range(8)]                  # the other job has ended
+    assert share.threads == 2 and ran[-1] == 2
+
+
+def test_most_defaults_to_numbas_thread_count(monkeypatch):
+    monkeypatch.setattr(cores.numba, "get_num_threads", lambda: 1)
+    assert cores.CoreShare().most == 1
+
+
+def test_one_thread_runs_the_block_with_one_and_puts_the_count_back(monkeypatch):
+    threads_set = []
+    monkeypatch.setattr(cores.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(cores.numba, "set_num_threads", threads_set.append)
+    with pytest.raises(KeyError):
+        with cores.one_thread():
+            assert threads_set == [1]
+            raise KeyError("the block failed")
+    assert threads_set == [1, 2]
+
+
+def test_a_gradient_check_runs_on_one_thread(monkeypatch):
+    """Its inputs are tiny: a second thread gains nothing, and on a busy machine it waits at every parallel loop."""
+    import contextlib
+    import importlib
+
+    import numpy as np
+
+    import tinycnn as tc
+    checking = importlib.import_module("tinycnn.gradcheck")       # the module, not the function of that name
+    during = []
+
+    @contextlib.contextmanager
+    def recording():
+        during.append("entered")
+        yield
+    monkeypatch.setattr(checking, "one_thread", recording)
+    layer = tc.Dense(3, 2, dtype=np.float64, rng=np.random.default_rng(0))
+    checking.gradcheck(layer, np.random.default_rng(1).standard_normal((2, 3)))
+    assert during == ["entered"]
