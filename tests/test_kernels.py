@@ -1,5 +1,6 @@
 """The numba kernels on their own: GEMM against numpy, and every kernel runnable without the JIT."""
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -59,6 +60,41 @@ def test_gemm_of_a_stack_is_each_product(p, m, k, n, transpose_b, dtype):
 def test_gemm_rejects_stacks_of_different_lengths():
     with pytest.raises(ValueError, match=r"got \(2, 3, 4\) @ \(3, 4, 5\)"):
         gemm(np.ones((2, 3, 4)), np.ones((3, 4, 5)))
+
+
+WIDTH_PROBE = """
+import numpy as np
+from tinycnn.kernels import gemm, vector
+g = __import__("tinycnn.kernels.gemm", fromlist=["_tile"])
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    for m, k, n in [(1, 1, 1), (9, 17, 50), (13, 400, 97), (4, 800, 30)]:
+        a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype).T
+        for bb in (b, np.ascontiguousarray(b)):
+            tol = 1e-4 if dtype == np.float32 else 1e-12
+            assert np.allclose(gemm(a, bb), a.astype(np.float64) @ bb.astype(np.float64), rtol=tol, atol=tol)
+    stack = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal((3, 7, 60)).astype(dtype)
+    assert np.allclose(gemm(*stack), np.matmul(*stack))
+asm = g._tile.inspect_asm(g._tile.signatures[0])
+fmas = {reg for reg in ("xmm", "ymm", "zmm") if any("vfmadd" in l and "%" + reg in l for l in asm.splitlines())}
+print(vector.VECTOR_BYTES, g.MR, sorted(fmas))
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the widths below are x86's")
+@pytest.mark.parametrize("cpu, features, expected", [
+    ("haswell", "+avx2,+fma,+avx,+sse4.2", "32 4 ['ymm']"),                  # AVX2: the 4 x 3 micro-kernel
+    ("x86-64", "+sse2", "16 4 []"),                                          # no FMA: multiply, then add
+])
+def test_gemm_for_a_narrower_cpu_than_this_one(cpu, features, expected, tmp_path):
+    """Every micro-kernel of the table is tested on any machine: numba compiles for an older CPU when told to
+    (NUMBA_CPU_NAME, NUMBA_CPU_FEATURES), and this one runs that code. The register tile's width follows, and
+    the FMAs use that width's registers (AVX-512 itself is tested by the tests above on an AVX-512 machine)."""
+    env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", WIDTH_PROBE], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
 
 
 THREADS_PROBE = """

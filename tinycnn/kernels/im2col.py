@@ -36,14 +36,17 @@ def im2col(x, KH, KW, SH, SW, PH, PW, cols):
         for b in range(n):
             for oh in range(OH):
                 h = oh * SH - PH + i
-                out = cols[row, (b * OH + oh) * OW:(b * OH + oh + 1) * OW]
-                if h < 0 or h >= H:                  # the whole output row reads zero padding
-                    out[:] = zero
+                col = (b * OH + oh) * OW                 # column of output (b, oh, 0)
+                if h < 0 or h >= H:                      # the whole output row reads zero padding
+                    for ow in range(OW):
+                        cols[row, col + ow] = zero
                     continue
-                out[:ow_lo] = zero
+                for ow in range(ow_lo):
+                    cols[row, col + ow] = zero
                 for ow in range(ow_lo, ow_hi):
-                    out[ow] = x[b, c, h, ow * SW - PW + j]
-                out[ow_hi:] = zero
+                    cols[row, col + ow] = x[b, c, h, ow * SW - PW + j]
+                for ow in range(ow_hi, OW):
+                    cols[row, col + ow] = zero
     # end exercise
 
 
