@@ -14,7 +14,8 @@ from tinycnn.kernels import gemm, get_backend, set_backend
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257),
-           (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1)]   # k past two KC blocks; k = 1
+           (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1),   # k past two KC blocks; k = 1
+           (17, 800, 100)]                  # whole register tiles (8 x 48 or 4 x 24) summed over two blocks of k
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
