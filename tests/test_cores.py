@@ -42,6 +42,12 @@ def test_a_busy_window_drops_one_thread_and_the_next_drops_another(machine):
     assert share.threads == 1
 
 
+def test_busy_means_more_than_busy_preemptions_a_second(machine):
+    share = cores.CoreShare(most=2, busy=50, window=0.09)        # each 0.1 s step a window
+    assert [machine.run(share, 0.1, 50) for _ in range(3)] == [2, 2, 2]   # exactly 50 a second: calm
+    assert [machine.run(share, 0.1, 60) for _ in range(2)] == [2, 1]
+
+
 def test_one_preempted_step_in_a_calm_window_keeps_the_threads(machine):
     """A single preemption in a 20 ms step is 50 a second: judged alone it would look busy; the window sees
     it for what it is."""
@@ -52,12 +58,12 @@ def test_one_preempted_step_in_a_calm_window_keeps_the_threads(machine):
 
 
 def test_with_fewer_threads_it_tries_one_more_now_and_then_and_keeps_it_when_calm(machine):
-    share = cores.CoreShare(most=2, busy=50, window=0.1, probe_every=4)
+    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=4)   # each step a window
     for _ in range(2):
         machine.run(share, 0.1, 500)                                      # busy: down to 1
     assert share.threads == 1
     ran = [machine.run(share, 0.1, 500) for _ in range(8)]                # still busy: each try goes back
-    assert ran.count(2) == 2 and share.threads == 1
+    assert ran == [1, 1, 2, 1, 1, 1, 2, 1] and share.threads == 1        # a try after every 4th window
     ran = [machine.run(share, 0.1, 0) for _ in range(8)]                  # the other job has ended
     assert share.threads == 2 and ran[-1] == 2
 
