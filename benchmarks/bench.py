@@ -7,6 +7,7 @@
 3. tinycnn's time per layer in a training step (network.py).
 4. The whole paper AlexNet, training step and evaluation forward pass, against PyTorch (network.py).
 5. Start-up: import, build and first forward pass in a fresh process with a warm numba cache.
+6. The main job's network (mini, 32x32, batch 32) against PyTorch, alone and two copies at once (busy.py).
 
 Speed varies from run to run on these shared machines: every figure is the best (and, for whole steps, the
 median) of several, and the sides alternate in separate processes. Compare ratios from one run, never absolute
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from . import gemm, machine, network
+from . import busy, gemm, machine, network
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -90,6 +91,12 @@ def main(argv=None):
     print(table(tuple(header), network.compare(frameworks, batches, threads, rounds)))
     print(f"\nstart-up, warm numba cache: import + paper AlexNet built + first forward pass in "
           f"{startup_seconds(3):.1f} s (median of 3 fresh processes)")
+
+    seconds = 4.0 if args.quick else 8.0
+    rows, _ = busy.compare(frameworks, seconds, rounds)
+    print(f"\nthe main job's network (mini, {busy.SIZE}x{busy.SIZE}, batch {busy.BATCH}), training step, median img/s "
+          f"over {seconds:g} s, median of {rounds} measurements; two copies: two processes of the same framework at once")
+    print(table(("framework", "alone", "each of two copies", "kept"), rows))
 
 
 if __name__ == "__main__":

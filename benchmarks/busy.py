@@ -44,22 +44,27 @@ def tinycnn_step(x, y):
     return step
 
 
-def torch_step(x, y):
+def torch_model():
     """PyTorch's copy of tinycnn's mini network (tinycnn/models/alexnet.py, _mini)."""
-    import torch
     from torch import nn
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
 
     def lrn():
         return nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)     # the paper's LRN, as tinycnn's
 
-    model = nn.Sequential(
+    return nn.Sequential(
         nn.Conv2d(3, 32, 5, 2, 2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2, 1),
         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2, 1),
         nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(), nn.Conv2d(96, 96, 3, padding=1), nn.ReLU(),
         nn.Conv2d(96, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1), nn.Flatten(),
         nn.Dropout(0.5), nn.Linear(256, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 256), nn.ReLU(),
         nn.Linear(256, CLASSES))
+
+
+def torch_step(x, y):
+    import torch
+    from torch import nn
+    torch.set_num_threads(os.cpu_count())                   # as many threads as numba starts
+    model = torch_model()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 

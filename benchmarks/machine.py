@@ -53,10 +53,11 @@ def describe(threads):
         torch_version = "not installed"
     try:
         import llvmlite.binding as llvm
-        target = llvm.get_host_cpu_name()
+        target = numba.config.CPU_NAME or llvm.get_host_cpu_name()     # NUMBA_CPU_NAME: compiling for another CPU
     except Exception:                                   # numba's target CPU is only informative
         target = "unknown"
-    return (f"CPU: {cpu_model()} ({vector_extensions()}; numba compiles for {target}), {os.cpu_count()} cores, "
-            f"{threads} threads\n"
+    from tinycnn.kernels import vector
+    return (f"CPU: {cpu_model()} ({vector_extensions()}; numba compiles for {target}, tinycnn's GEMM uses "
+            f"{vector.VECTOR_BYTES}-byte vectors), {os.cpu_count()} cores, {threads} threads\n"
             f"numpy {np.__version__}, numba {numba.__version__}, PyTorch {torch_version}, Python "
             f"{platform.python_version()}\nnp.matmul: {blas_kernel()}")

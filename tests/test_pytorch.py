@@ -457,3 +457,18 @@ def test_small_network_loss_and_every_gradient_equal_torch():
     assert_same(dx, xt.grad, "dx")
     for name, p in named:
         assert_same(p.grad, tp[name].grad, f"d{name}")
+
+
+def test_the_busy_benchmarks_pytorch_network_is_tinycnns_mini():
+    """benchmarks/busy.py times the main job's network on both sides: with tinycnn's weights copied in, PyTorch's
+    copy gives the same outputs (same layers, LRN constants, pooling padding and order of parameters)."""
+    from benchmarks import busy
+    from tinycnn.models import alexnet
+    ours, theirs = alexnet(busy.CLASSES, variant="mini", rng=0), busy.torch_model().eval()
+    with torch.no_grad():
+        for mine, copy in zip(ours.parameters(), theirs.parameters(), strict=True):
+            copy.copy_(torch.from_numpy(mine.data))
+    x = np.random.default_rng(0).uniform(0, 1, (4, 3, busy.SIZE, busy.SIZE)).astype(np.float32)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours.forward(x, training=False), expected, rtol=1e-4, atol=1e-5)

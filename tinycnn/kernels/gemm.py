@@ -2,6 +2,7 @@
 
 Legend
     A (M, K), B (K, N), C (M, N)     any 2-D views: transposes are read through their strides, never copied
+                                     (or stacks of them, (P, M, K) @ (P, K, N): each product below, P at once)
     L      lanes: numbers per vector register (vector.py): 16 float32 with AVX-512, 8 with AVX2
     MR x NR   the register tile of C: MR rows x 3 vectors (NR = 3L columns); MR = 8 with AVX-512, 4 with AVX2
     KC     most depth of one block of k (K is cut into blocks of equal depth)    NS     most columns of C per task
@@ -94,7 +95,8 @@ def _flat_rows(b):
 def _pack_a(a, ap, mr, depth, zero):
     """ap[(q * k_blocks + p) * strips + strip, k * mr + r] = a[q, strip * mr + r, p * depth + k]: each A of the
     stack cut into blocks of k and strips of mr rows, each strip k-major so the micro-kernel reads it forward;
-    rows past M are zero.
+    rows past M are zero (their products are never stored, but leftover memory could hold denormals, which
+    slow the FMAs).
 
     (A 2-D ap lets the micro-kernel index a[t, mr * k + r] with k from a range: numba then knows the index is not
     negative and drops its wraparound check, which a flat a[a0 + mr * k + r] would keep in the innermost loop.)"""
