@@ -92,11 +92,7 @@ def main(argv=None):
     print(f"\nstart-up, warm numba cache: import + paper AlexNet built + first forward pass in "
           f"{startup_seconds(3):.1f} s (median of 3 fresh processes)")
 
-    seconds = 4.0 if args.quick else 8.0
-    rows, _ = busy.compare(frameworks, seconds, rounds)
-    print(f"\nthe main job's network (mini, {busy.SIZE}x{busy.SIZE}, batch {busy.BATCH}), training step, median img/s "
-          f"over {seconds:g} s, median of {rounds} measurements; two copies: two processes of the same framework at once")
-    print(table(("framework", "alone", "each of two copies", "kept"), rows))
+    print("\n" + busy.report(frameworks, 4.0 if args.quick else 8.0, rounds))
 
 
 if __name__ == "__main__":

@@ -126,9 +126,22 @@ def compare(frameworks, seconds, rounds):
     return rows, {f: (statistics.median(alone[f]), statistics.median(together[f])) for f in frameworks}
 
 
+def report(frameworks, seconds, rounds):
+    """Measure (compare) and return the printed report: the table, and the ratios when PyTorch is measured."""
+    from .bench import table
+    rows, speeds = compare(frameworks, seconds, rounds)
+    lines = [f"the main job's network (mini, {SIZE}x{SIZE}, batch {BATCH}), training step, median img/s of each "
+             f"process over {seconds:g} s; the median of {rounds} processes alone and of {2 * rounds} run as two "
+             f"copies at once, {rounds} times", table(("framework", "alone", "each of two copies", "kept"), rows)]
+    if len(frameworks) == 2:
+        (ours_one, ours_two), (theirs_one, theirs_two) = speeds["tinycnn"], speeds["torch"]
+        lines.append(f"\ntinycnn / PyTorch: alone {ours_one / theirs_one:.2f}x, two copies at once "
+                     f"{ours_two / theirs_two:.2f}x")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     from . import machine
-    from .bench import table
     parser = argparse.ArgumentParser(prog="python -m benchmarks.busy", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="measurements per case and framework (default 2)")
@@ -140,14 +153,7 @@ def main(argv=None):
     except ImportError:
         frameworks = ("tinycnn",)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}\n{machine.describe(numba.get_num_threads())}\n")
-    rows, speeds = compare(frameworks, args.seconds, args.rounds)
-    print(f"the main job's network (mini, {SIZE}x{SIZE}, batch {BATCH}), training step, median img/s over "
-          f"{args.seconds:g} s, median of {args.rounds} measurements")
-    print(table(("framework", "alone", "each of two copies", "kept"), rows))
-    if len(frameworks) == 2:
-        (ours_one, ours_two), (theirs_one, theirs_two) = speeds["tinycnn"], speeds["torch"]
-        print(f"\ntinycnn / PyTorch: alone {ours_one / theirs_one:.2f}x, two copies at once "
-              f"{ours_two / theirs_two:.2f}x")
+    print(report(frameworks, args.seconds, args.rounds))
 
 
 if __name__ == "__main__":

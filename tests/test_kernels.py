@@ -58,6 +58,37 @@ def test_gemm_of_a_stack_is_each_product(p, m, k, n, transpose_b, dtype):
     np.testing.assert_allclose(gemm(a, b), np.matmul(a.astype(np.float64), b.astype(np.float64)), **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["rows", "transposed a", "transposed b", "reversed"])
+def test_gemm_of_a_stack_past_one_block_of_k(layout, dtype):
+    """Three products of k = 800 (two blocks of k each) with whole and cut register tiles, each operand as a
+    transposed or a backwards view."""
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((3, 19, 800)).astype(dtype), rng.standard_normal((3, 800, 101)).astype(dtype)
+    if layout == "transposed a":
+        a = np.ascontiguousarray(a.transpose(0, 2, 1)).transpose(0, 2, 1)
+    elif layout == "transposed b":
+        b = np.ascontiguousarray(b.transpose(0, 2, 1)).transpose(0, 2, 1)
+    elif layout == "reversed":
+        a, b = np.ascontiguousarray(a[::-1])[::-1], np.ascontiguousarray(b[:, ::-1])[:, ::-1]
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(gemm(a, b), np.matmul(a.astype(np.float64), b.astype(np.float64)), **tol)
+
+
+def test_gemm_refuses_an_out_it_cannot_write_safely():
+    a, b = np.ones((2, 3)), np.ones((3, 3))
+    read_only = np.zeros((2, 3))
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="gemm: out must be a C-contiguous, writeable float64 array of shape "
+                                         r"\(2, 3\), got a read-only float64 array"):
+        gemm(a, b, out=read_only)
+    with pytest.raises(ValueError, match="non-contiguous"):
+        gemm(a, b, out=np.zeros((3, 2)).T)
+    square = np.ones((3, 3))
+    with pytest.raises(ValueError, match="gemm: out shares memory with a or b"):
+        gemm(square, square, out=square)
+
+
 def test_gemm_rejects_stacks_of_different_lengths():
     with pytest.raises(ValueError, match=r"got \(2, 3, 4\) @ \(3, 4, 5\)"):
         gemm(np.ones((2, 3, 4)), np.ones((3, 4, 5)))
@@ -106,12 +137,13 @@ from tinycnn.kernels.gemm import gemm
 m, k, n = map(int, sys.argv[1:])
 rng = np.random.default_rng(1)
 a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+stack = rng.standard_normal((5, m, k), np.float32), rng.standard_normal((5, k, n), np.float32)
 products = []
 for threads in (1, 2, 3):
     numba.set_num_threads(threads)
     assert numba.get_num_threads() == threads
-    products.append(gemm(a, b))
-print(all(np.array_equal(p, products[0]) for p in products))
+    products += [gemm(a, b), gemm(*stack)]
+print(all(np.array_equal(p, q) for p, q in zip(products[2:], products)))
 """
 
 
@@ -315,3 +347,36 @@ def test_the_benchmark_multiplies_the_shapes_alexnet_multiplies():
     assert shapes["conv2 dW"] == (256, 27 * 27, 96 * 25)
     assert shapes["fc6 forward"] == (1, 9216, 4096)
     assert "conv1 dX" not in shapes                       # the first layer skips its input gradient
+
+
+def test_vector_operations_compiled_equal_their_numpy_definitions():
+    """kernels/vector.py: each operation is a NumPy function first; numba's LLVM version gives the same numbers
+    (fma's one rounding aside: the values here are exact in float32)."""
+    import numba
+
+    from tinycnn.kernels import vector
+
+    def combine(a, lanes, out):
+        u, v = vector.load(a, 1), vector.load(a, 1 + lanes)
+        vector.store(out, 0, vector.add(vector.fma(a[0], u, v), vector.zeros(a)))
+        vector.store(out, 3, u)                          # any element, not only a vector boundary
+    lanes = vector.lanes(np.float32)
+    a = np.arange(1, 2 + 2 * lanes, dtype=np.float32)
+    expected, compiled = np.zeros(len(a) + 3, np.float32), np.zeros(len(a) + 3, np.float32)
+    combine(a, lanes, expected)
+    numba.njit(combine)(a, lanes, compiled)
+    np.testing.assert_array_equal(compiled, expected)
+    assert expected[lanes + 2] != 0                       # the store at 3 reached past the first vector
+
+
+def test_a_vector_store_into_a_read_only_array_is_refused():
+    import numba
+
+    from tinycnn.kernels import vector
+
+    def write(a):
+        vector.store(a, 0, vector.zeros(a))
+    a = np.zeros(64, np.float32)
+    a.flags.writeable = False
+    with pytest.raises((TypeError, numba.core.errors.TypingError), match="vector.store: expected a writeable array"):
+        numba.njit(write)(a)

@@ -1,6 +1,7 @@
 """The training loop's bookkeeping (tinycnn/train.py), each test aimed at a change to it that the rest of the suite
 let through in mutation testing (docs/mutation.md): the epoch's record, the arguments SGD gets, which epoch
 best.npz keeps, the epoch's line, the BatchNorm edges and the rank that writes."""
+import contextlib
 import re
 import signal
 
@@ -196,14 +197,17 @@ def test_stop_requests_in_a_worker_thread_leave_the_handlers_alone_block_after_b
 def test_every_training_step_runs_inside_the_trainers_core_share(tmp_path, monkeypatch):
     """The Trainer judges the cores step by step (tinycnn/cores.py): each step of SGD runs inside CoreShare.step."""
     trainer = trainer_for(tmp_path, n_train=42, batch_size=16)
-    inside, steps = [], []
+    inside, seen = [False], []
     real_step = trainer.cores.step
 
-    def counting_step():
-        inside.append(True)
-        return real_step()
-    monkeypatch.setattr(trainer.cores, "step", counting_step)
+    @contextlib.contextmanager
+    def watched_step():
+        with real_step():
+            inside[0] = True
+            yield
+            inside[0] = False
+    monkeypatch.setattr(trainer.cores, "step", watched_step)
     original = trainer.train_step
-    monkeypatch.setattr(trainer, "train_step", lambda batch: (steps.append(len(inside)), original(batch))[1])
+    monkeypatch.setattr(trainer, "train_step", lambda batch: (seen.append(inside[0]), original(batch))[1])
     trainer.train_epoch()
-    assert steps == [1, 2, 3]                            # 42 images, batch 16: each step entered its own window
+    assert seen == [True, True, True]                    # 42 images, batch 16: three steps, each inside

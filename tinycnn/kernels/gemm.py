@@ -20,10 +20,11 @@ The micro-kernel is the outer-product form: the MR x NR tile of C lives in MR * 
 whole block. Each step of k loads 3 vectors of B's row k, and for each of the MR rows broadcasts A[r, k] and
 does 3 fused multiply-adds: 3 * MR FMAs for 3 + MR loads, so the FMA units, not memory, set the pace. With
 AVX-512's 32 registers that is 8 x 3 (24 accumulators); with AVX2's 16 it is 4 x 3 (12). The strips are
-packed so both walk forward through memory: the task's Bp (NS x KC) stays in L2, the strip of Ap in L1.
+packed so both walk forward through memory: the strip of Ap (MR x KC) stays in L1 while the task's Bp
+(up to NS x KC: 1.1 MiB in float32) streams from L2, or from L3 on a CPU with a smaller L2.
 
-Tasks write disjoint columns of C and every sum runs in one fixed order (k ascending in each lane), so the
-result does not depend on the number of threads.
+Tasks write disjoint columns of C and every sum runs in one fixed order (block by block of k, each block's
+sum added to C, k ascending within a block), so the result does not depend on the number of threads.
 
 `set_backend("blas")` routes every call to `np.matmul` (OpenBLAS) so the two can be compared.
 """
@@ -54,8 +55,8 @@ def gemm(a, b, out=None):
     """Return A @ B. a: (M, K), b: (K, N), both float32 or both float64 -> (M, N) of that dtype.
 
     Or a stack of P products, as np.matmul: a (P, M, K), b (P, K, N) -> (P, M, N), all P in one parallel region
-    (Winograd's 16 or 36 small products per layer, a grouped convolution's G).
-    out: optional C-contiguous array of the result's shape to write into.
+    (Winograd's 16 or 36 small products per layer).
+    out: optional C-contiguous, writeable array of the result's shape to write into, sharing no memory with a or b.
     """
     stacked = a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
     if not (stacked or (a.ndim == 2 and b.ndim == 2)) or a.shape[-1] != b.shape[-2]:
@@ -65,9 +66,12 @@ def gemm(a, b, out=None):
     shape = a.shape[:-1] + b.shape[-1:]
     if out is None:
         out = np.empty(shape, a.dtype)
-    elif out.shape != shape or out.dtype != a.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"gemm: out must be a C-contiguous {a.dtype} array of shape {shape}, "
-                         f"got {out.dtype} {out.shape}")
+    elif out.shape != shape or out.dtype != a.dtype or not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"gemm: out must be a C-contiguous, writeable {a.dtype} array of shape {shape}, got a "
+                         f"{'' if out.flags.c_contiguous else 'non-contiguous '}"
+                         f"{'' if out.flags.writeable else 'read-only '}{out.dtype} array of shape {out.shape}")
+    elif np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        raise ValueError("gemm: out shares memory with a or b (C is written while B is still being read)")
     if a.shape[-1] == 0:
         out[...] = 0
     elif _backend == "blas":
@@ -172,24 +176,24 @@ def _tile_8x3(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
     c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = vector.zeros(b)
     c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = vector.zeros(b)
     for k in range(kc):
-        q = b0 + k * nr
-        b0_, b1, b2 = vector.load(b, q), vector.load(b, q + L), vector.load(b, q + 2 * L)
+        at = b0 + k * nr                             # B_tile's row k: three vectors
+        v0, v1, v2 = vector.load(b, at), vector.load(b, at + L), vector.load(b, at + 2 * L)
         x = a[t, 8 * k]
-        c00, c01, c02 = vector.fma(x, b0_, c00), vector.fma(x, b1, c01), vector.fma(x, b2, c02)
+        c00, c01, c02 = vector.fma(x, v0, c00), vector.fma(x, v1, c01), vector.fma(x, v2, c02)
         x = a[t, 8 * k + 1]
-        c10, c11, c12 = vector.fma(x, b0_, c10), vector.fma(x, b1, c11), vector.fma(x, b2, c12)
+        c10, c11, c12 = vector.fma(x, v0, c10), vector.fma(x, v1, c11), vector.fma(x, v2, c12)
         x = a[t, 8 * k + 2]
-        c20, c21, c22 = vector.fma(x, b0_, c20), vector.fma(x, b1, c21), vector.fma(x, b2, c22)
+        c20, c21, c22 = vector.fma(x, v0, c20), vector.fma(x, v1, c21), vector.fma(x, v2, c22)
         x = a[t, 8 * k + 3]
-        c30, c31, c32 = vector.fma(x, b0_, c30), vector.fma(x, b1, c31), vector.fma(x, b2, c32)
+        c30, c31, c32 = vector.fma(x, v0, c30), vector.fma(x, v1, c31), vector.fma(x, v2, c32)
         x = a[t, 8 * k + 4]
-        c40, c41, c42 = vector.fma(x, b0_, c40), vector.fma(x, b1, c41), vector.fma(x, b2, c42)
+        c40, c41, c42 = vector.fma(x, v0, c40), vector.fma(x, v1, c41), vector.fma(x, v2, c42)
         x = a[t, 8 * k + 5]
-        c50, c51, c52 = vector.fma(x, b0_, c50), vector.fma(x, b1, c51), vector.fma(x, b2, c52)
+        c50, c51, c52 = vector.fma(x, v0, c50), vector.fma(x, v1, c51), vector.fma(x, v2, c52)
         x = a[t, 8 * k + 6]
-        c60, c61, c62 = vector.fma(x, b0_, c60), vector.fma(x, b1, c61), vector.fma(x, b2, c62)
+        c60, c61, c62 = vector.fma(x, v0, c60), vector.fma(x, v1, c61), vector.fma(x, v2, c62)
         x = a[t, 8 * k + 7]
-        c70, c71, c72 = vector.fma(x, b0_, c70), vector.fma(x, b1, c71), vector.fma(x, b2, c72)
+        c70, c71, c72 = vector.fma(x, v0, c70), vector.fma(x, v1, c71), vector.fma(x, v2, c72)
     _put_row(c, c0, L, c00, c01, c02, accumulate)
     _put_row(c, c0 + 1 * ldc, L, c10, c11, c12, accumulate)
     _put_row(c, c0 + 2 * ldc, L, c20, c21, c22, accumulate)
@@ -210,16 +214,16 @@ def _tile_4x3(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
     L = nr // 3
     c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = vector.zeros(b)
     for k in range(kc):
-        q = b0 + k * nr
-        b0_, b1, b2 = vector.load(b, q), vector.load(b, q + L), vector.load(b, q + 2 * L)
+        at = b0 + k * nr                             # B_tile's row k: three vectors
+        v0, v1, v2 = vector.load(b, at), vector.load(b, at + L), vector.load(b, at + 2 * L)
         x = a[t, 4 * k]
-        c00, c01, c02 = vector.fma(x, b0_, c00), vector.fma(x, b1, c01), vector.fma(x, b2, c02)
+        c00, c01, c02 = vector.fma(x, v0, c00), vector.fma(x, v1, c01), vector.fma(x, v2, c02)
         x = a[t, 4 * k + 1]
-        c10, c11, c12 = vector.fma(x, b0_, c10), vector.fma(x, b1, c11), vector.fma(x, b2, c12)
+        c10, c11, c12 = vector.fma(x, v0, c10), vector.fma(x, v1, c11), vector.fma(x, v2, c12)
         x = a[t, 4 * k + 2]
-        c20, c21, c22 = vector.fma(x, b0_, c20), vector.fma(x, b1, c21), vector.fma(x, b2, c22)
+        c20, c21, c22 = vector.fma(x, v0, c20), vector.fma(x, v1, c21), vector.fma(x, v2, c22)
         x = a[t, 4 * k + 3]
-        c30, c31, c32 = vector.fma(x, b0_, c30), vector.fma(x, b1, c31), vector.fma(x, b2, c32)
+        c30, c31, c32 = vector.fma(x, v0, c30), vector.fma(x, v1, c31), vector.fma(x, v2, c32)
     _put_row(c, c0, L, c00, c01, c02, accumulate)
     _put_row(c, c0 + 1 * ldc, L, c10, c11, c12, accumulate)
     _put_row(c, c0 + 2 * ldc, L, c20, c21, c22, accumulate)
@@ -246,9 +250,9 @@ def _put_edge(c, q, i, j, rows, cols, edge, nr, accumulate):
 
 @kernel
 def _slice_width(N, products, widest, multiple, threads):
-    """Width of the column slices that tasks own: at most `widest` (rounded up to `multiple`), and enough slices
-    that the products' tasks make at least 4 per thread, their number a multiple of the thread count when there
-    is one product, so no thread waits for the last one."""
+    """Width of the column slices that tasks own: a multiple of `multiple`, at most `widest` (rounded up to it),
+    aiming at enough slices that the products' tasks make at least 4 per thread (a multiple of the thread count
+    for one product, so no thread waits for the last one). Rounding the width up can leave fewer slices."""
     slices = max((N + widest - 1) // widest, (4 * threads + products - 1) // products)
     if products == 1:
         slices = (slices + threads - 1) // threads * threads

@@ -5,9 +5,9 @@ A CPU multiplies 8 float32 at once in an AVX2 register (ymm, 32 bytes) and 16 in
 teach it new types and operations (numba.extending). Five operations are enough for a matrix product:
 
     zeros(a)          a vector of zeros of a's dtype
-    load(a, i)        a[i : i + lanes]                   (a: 1-D, contiguous)
+    load(a, i)        a[i : i + lanes]                   (a: 1-D, contiguous; i + lanes <= len(a))
     store(a, i, v)    a[i : i + lanes] = v
-    fma(x, v, acc)    acc + x * v, x a scalar: one fused multiply-add per lane
+    fma(x, v, acc)    acc + x * v, x a scalar: one fused multiply-add per lane (one rounding)
     add(u, v)         u + v
 
 lanes = VECTOR_BYTES / itemsize: 16 float32 or 8 float64 with AVX-512, 8 or 4 with AVX2. A kernel written
@@ -15,7 +15,9 @@ with these operations holds each vector variable in a register, so a tile of C c
 runs (see gemm.py).
 
 Each operation is first a plain Python function on NumPy arrays: that is what runs under NUMBA_DISABLE_JIT=1,
-and it is the definition. The @overload below each gives numba the same operation as LLVM vector code.
+and it is the definition (its fma rounds twice, the product then the sum, so the last bits may differ from
+the compiled one). The @overload below each gives numba the same operation as LLVM vector code, which checks
+nothing at run time: the GEMM's loops keep every index in range.
 """
 import numpy as np
 from llvmlite import ir
@@ -35,7 +37,8 @@ def _cpu_features():
 
 def vector_bytes(features):
     """The widest vector register in `features`: 64 bytes with AVX-512, 32 with AVX2 and FMA, else 16 (SSE,
-    NEON; LLVM splits a wider vector into several registers, so the kernels stay correct everywhere)."""
+    NEON). Any width is correct on any CPU, LLVM splitting a vector wider than the registers into several; the
+    width is chosen for speed."""
     enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
     if "avx512f" in enabled:
         return 64
@@ -44,7 +47,7 @@ def vector_bytes(features):
 
 FEATURES = _cpu_features()
 VECTOR_BYTES = vector_bytes(FEATURES)
-_HAS_FMA = "+fma" in FEATURES.split(",")
+_HAS_FMA = bool({"+fma", "+neon"} & set(FEATURES.split(",")))     # every 64-bit ARM with NEON has FMA
 
 
 def lanes(dtype):
@@ -57,10 +60,12 @@ def zeros(a):
 
 
 def load(a, i):
+    assert 0 <= i and i + lanes(a.dtype) <= len(a), f"vector.load: a[{i}:{i + lanes(a.dtype)}] past len {len(a)}"
     return a[i:i + lanes(a.dtype)].copy()
 
 
 def store(a, i, v):
+    assert 0 <= i and i + len(v) <= len(a), f"vector.store: a[{i}:{i + len(v)}] past len {len(a)}"
     a[i:i + len(v)] = v
 
 
@@ -128,6 +133,8 @@ def _load(typingctx, a, i):
 @intrinsic
 def _store(typingctx, a, i, v):
     _check_float_vector_array("store", a)
+    if not a.mutable or v != _vector_of(a):
+        raise TypeError(f"vector.store: expected a writeable array and a vector of its dtype, got {a} and {v}")
 
     def codegen(context, builder, sig, args):
         address = _address(context, builder, a, args[0], args[1], v)
@@ -138,6 +145,9 @@ def _store(typingctx, a, i, v):
 
 @intrinsic
 def _fma(typingctx, x, v, acc):
+    if v != acc:
+        raise TypeError(f"vector.fma: expected two vectors of one type, got {v} and {acc}")
+
     def codegen(context, builder, sig, args):
         scalar, vector, accumulator = args
         lane0 = builder.insert_element(ir.Constant(vector.type, None), scalar, ir.Constant(ir.IntType(32), 0))
@@ -153,6 +163,9 @@ def _fma(typingctx, x, v, acc):
 
 @intrinsic
 def _add(typingctx, u, v):
+    if u != v:
+        raise TypeError(f"vector.add: expected two vectors of one type, got {u} and {v}")
+
     def codegen(context, builder, sig, args):
         return builder.fadd(*args)
     return v(v, v), codegen
