@@ -21,27 +21,16 @@ import time
 
 import numpy as np
 
+from .network import tinycnn_sgd_step, torch_sgd_step
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH, SIZE, CLASSES = 32, 32, 6
 
 
 def tinycnn_step(x, y):
-    import tinycnn as tc
     from tinycnn.cores import CoreShare
     from tinycnn.models import alexnet
-    model = alexnet(CLASSES, variant="mini", rng=0)
-    model.skip_input_gradient()
-    loss_fn = tc.SoftmaxCrossEntropy()
-    opt = tc.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    cores = CoreShare()                          # as the Trainer runs its steps (tinycnn/cores.py)
-
-    def step():
-        with cores.step():
-            loss_fn.forward(model.forward(x, training=True), y)
-            model.backward(loss_fn.backward())
-            opt.step()
-    return step
+    return tinycnn_sgd_step(alexnet(CLASSES, variant="mini", rng=0), x, y, CoreShare())
 
 
 def torch_model():
@@ -62,18 +51,8 @@ def torch_model():
 
 def torch_step(x, y):
     import torch
-    from torch import nn
     torch.set_num_threads(os.cpu_count())                   # as many threads as numba starts
-    model = torch_model()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    def step():
-        model.train()
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(xt), yt).backward()
-        opt.step()
-    return step
+    return torch_sgd_step(torch_model(), x, y)
 
 
 def worker(framework, seconds, ready, go):

@@ -28,21 +28,45 @@ def _peak_rss_mb():
     return float("nan")
 
 
-def tinycnn_step(mode, x, y):
+def tinycnn_sgd_step(model, x, y, cores=None):
+    """-> step(): forward, loss, backward and SGD (momentum 0.9, weight decay 5e-4) of a tinycnn model on (x, y),
+    inside cores.step() when a tinycnn.cores.CoreShare is given (as the Trainer runs its steps)."""
+    import contextlib
+
     import tinycnn as tc
-    from tinycnn.models import alexnet
-    model = alexnet(variant="paper", rng=0)
-    if mode == "forward":
-        return lambda: model.forward(x, training=False)
     model.skip_input_gradient()
     loss_fn = tc.SoftmaxCrossEntropy()
     opt = tc.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def step():
-        loss_fn.forward(model.forward(x, training=True), y)
-        model.backward(loss_fn.backward())
+        with cores.step() if cores else contextlib.nullcontext():
+            loss_fn.forward(model.forward(x, training=True), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+    return step
+
+
+def torch_sgd_step(model, x, y):
+    """-> step(): the same for a PyTorch model, with torch.optim.SGD's momentum and weight decay."""
+    import torch
+    from torch import nn
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def step():
+        model.train()
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(xt), yt).backward()
         opt.step()
     return step
+
+
+def tinycnn_step(mode, x, y):
+    from tinycnn.models import alexnet
+    model = alexnet(variant="paper", rng=0)
+    if mode == "forward":
+        return lambda: model.forward(x, training=False)
+    return tinycnn_sgd_step(model, x, y)
 
 
 def torch_step(mode, x, y, threads):
@@ -60,22 +84,15 @@ def torch_step(mode, x, y, threads):
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
         nn.Dropout(0.5), nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
         nn.Linear(4096, 1000))
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     if mode == "forward":
         model.eval()
+        xt = torch.from_numpy(x)
 
         def forward():
             with torch.no_grad():
                 model(xt)
         return forward
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    def step():
-        model.train()
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(xt), yt).backward()
-        opt.step()
-    return step
+    return torch_sgd_step(model, x, y)
 
 
 def worker(framework, mode, batch, threads):
