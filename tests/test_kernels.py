@@ -97,7 +97,7 @@ def test_gemm_rejects_stacks_of_different_lengths():
 WIDTH_PROBE = """
 import numpy as np
 from tinycnn.kernels import gemm, vector
-g = __import__("tinycnn.kernels.gemm", fromlist=["_tile"])
+g = __import__("tinycnn.kernels.gemm", fromlist=["micro_kernel"])
 rng = np.random.default_rng(0)
 for dtype in (np.float32, np.float64):
     for m, k, n in [(1, 1, 1), (9, 17, 50), (13, 400, 97), (4, 800, 30)]:
@@ -107,7 +107,7 @@ for dtype in (np.float32, np.float64):
             assert np.allclose(gemm(a, bb), a.astype(np.float64) @ bb.astype(np.float64), rtol=tol, atol=tol)
     stack = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal((3, 7, 60)).astype(dtype)
     assert np.allclose(gemm(*stack), np.matmul(*stack))
-asm = g._tile.inspect_asm(g._tile.signatures[0])
+asm = g.micro_kernel.inspect_asm(g.micro_kernel.signatures[0])
 fmas = {reg for reg in ("xmm", "ymm", "zmm") if any("vfmadd" in l and "%" + reg in l for l in asm.splitlines())}
 print(vector.VECTOR_BYTES, g.MR, sorted(fmas))
 """

@@ -233,7 +233,7 @@ def _tile_4x3(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
 # The micro-kernel for the widest vectors numba compiles for, and its rows: AVX-512 has 32 vector registers, so 24
 # accumulators fit; AVX2 (and 16-byte SSE or NEON) has 16, so 12 do.
 MICRO_KERNELS = {64: (_tile_8x3, 8), 32: (_tile_4x3, 4), 16: (_tile_4x3, 4)}
-_tile, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
+micro_kernel, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
 
 
 @kernel
@@ -286,7 +286,7 @@ def _gemm(a, b, rows_of_b, ldp, ldb, c, nr, threads, zero):
                 for s in range((nc + nr - 1) // nr):
                     j, b0 = j0 + s * nr, s * kc * nr
                     if i + MR <= M and j + nr <= N:
-                        _tile(ap, t, bp, b0, kc, nr, flat_c, (q * M + i) * N + j, N, p > 0)
+                        micro_kernel(ap, t, bp, b0, kc, nr, flat_c, (q * M + i) * N + j, N, p > 0)
                     else:
-                        _tile(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
+                        micro_kernel(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
                         _put_edge(c, q, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)
