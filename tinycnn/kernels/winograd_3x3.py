@@ -27,6 +27,14 @@ import numpy as np
 
 from .jit import kernel, prange
 
+# A^T and G of the docstring in float64: the weight gradient uses them as matrices (Conv2d._winograd_weight_gradient)
+AT_3x3 = np.array([[1, 1, 1, 0],
+                   [0, 1, -1, -1]], dtype=np.float64)
+G_3x3 = np.array([[1, 0, 0],
+                  [1 / 2, 1 / 2, 1 / 2],
+                  [1 / 2, -1 / 2, 1 / 2],
+                  [0, 0, 1]])
+
 
 @kernel(parallel=True)
 def filters_3x3(w, U):

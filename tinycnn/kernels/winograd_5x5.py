@@ -24,8 +24,11 @@ import numpy as np
 
 from .jit import kernel, prange
 
-# G of the docstring in float64; filters_5x5 rounds it to its filters' dtype
-G64 = np.array([[1 / 4, 0, 0, 0, 0],
+# G and A^T of the docstring in float64; filters_5x5 rounds G to its filters' dtype, and the weight gradient uses
+# both as matrices (Conv2d._winograd_weight_gradient)
+AT_5x5 = np.array([[1, 1, 1, 1, 1, 0],
+                   [0, 1, -1, 2, -2, 1]], dtype=np.float64)
+G_5x5 = np.array([[1 / 4, 0, 0, 0, 0],
                 [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
                 [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
                 [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
@@ -40,7 +43,7 @@ def filters_5x5(w, U):
     A generic G g G^T loop: G is mostly fractions (22 of 30), and U is made once a pass (conv2: 0.6 ms).
     """
     F, C = w.shape[0], w.shape[1]
-    G = G64.astype(w.dtype)                             # rounded once: the products stay in w's dtype
+    G = G_5x5.astype(w.dtype)                             # rounded once: the products stay in w's dtype
     zero = w.dtype.type(0)
     for f in prange(F):
         Gg = np.empty((6, 5), w.dtype)

@@ -1,12 +1,14 @@
 """Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3 and 5x5, stride 1)."""
 import numpy as np
 
-from ..kernels import (col2im, filters_3x3, filters_5x5, gemm, im2col, inputs_3x3, inputs_5x5, outputs_3x3,
-                       outputs_5x5)
+from ..kernels import (AT_3x3, AT_5x5, G_3x3, G_5x5, col2im, filters_3x3, filters_5x5, gemm, im2col, inputs_3x3,
+                       inputs_5x5, outputs_3x3, outputs_5x5)
 from .base import Layer, Parameter, check_dtype, normal_weight, window, window_output_hw
 
 # Winograd's F(2x2, r x r) by filter size r: its (filters, inputs, outputs) transforms, from kernels/
 WINOGRAD = {3: (filters_3x3, inputs_3x3, outputs_3x3), 5: (filters_5x5, inputs_5x5, outputs_5x5)}
+# ... and its matrices A^T (2, r+1) and G (r+1, r), in float64
+WINOGRAD_MATRICES = {3: (AT_3x3, G_3x3), 5: (AT_5x5, G_5x5)}
 
 
 class Conv2d(Layer):
@@ -32,10 +34,11 @@ class Conv2d(Layer):
     columns instead of keeping them: memory stays bounded.
 
     r x r filters with stride 1 and padding <= r - 1 take Winograd's F(2x2, 3x3) (AlexNet's conv3-5) or
-    F(2x2, 5x5) (conv2) instead of im2col for y and for dx (_winograd, with the transforms of
-    kernels/winograd_3x3.py and kernels/winograd_5x5.py): the same result with 2.25x or 2.8x fewer
+    F(2x2, 5x5) (conv2) instead of im2col for y, dx and dW (_winograd, _winograd_weight_gradient, with the
+    transforms of kernels/winograd_3x3.py and kernels/winograd_5x5.py): the same result with 2.25x or 2.8x fewer
     multiplications, in chunks under the same memory_budget. dx is then the convolution of dy, padded by
-    r - 1 - P, with the filters turned 180 degrees and their in and out channels swapped. dW stays im2col + GEMM.
+    r - 1 - P, with the filters turned 180 degrees and their in and out channels swapped; dW is the forward
+    pass's bilinear form differentiated by the filter.
     Set `conv.winograd = False` to use im2col + GEMM throughout.
 
     Saved for backward: x, the input (C-ordered).
@@ -157,7 +160,10 @@ class Conv2d(Layer):
         return self._input_gradient(dy, x.shape)                          # dx = col2im(W_g^T @ dY_g)
 
     def _weight_gradient(self, x, dy):
-        """dW_g = dY_g @ cols_g^T, summed over the chunks of images. -> (F, C/G, KH, KW)."""
+        """dW_g = dY_g @ cols_g^T, summed over the chunks of images; or Winograd (3x3, 5x5, stride 1).
+        -> (F, C/G, KH, KW)."""
+        if self._takes_winograd():
+            return self._winograd_weight_gradient(x, dy)
         F, G = self.out_channels, self.groups
         dw = np.zeros_like(self.weight.data).reshape(G, F // G, -1)      # (G, F/G, C/G*KH*KW)
         for n0, n1, cols in self._column_chunks(x):
@@ -166,6 +172,47 @@ class Conv2d(Layer):
             for g in range(G):
                 dw[g] += gemm(dy_g[g], cols[g].T)
         return dw.reshape(self.weight.shape)
+
+    def _winograd_weight_gradient(self, x, dy):
+        """dW by F(2x2, r x r), r = 3 or 5. x: (N, C, H, W), dy: (N, F, OH, OW) -> (F, C/G, r, r).
+
+        The forward pass gives each tile Y = A^T [U * V] A, U = G g G^T, V = B^T d B. Its gradient by U is
+        (A e A^T) * V, e the 2x2 block of dy over the tile's outputs (zero past OH or OW), and so
+
+            dg = G^T [ (A e A^T) * (B^T d B) ] G      summed over the tiles of every image.
+
+        With t = (r + 1)^2 entries per tile and T tiles, entry by entry k the sum over the tiles is one matrix
+        product per group:
+
+            V[k] (C, T)      = (B^T d B)[k]                      (the forward pass's input transform)
+            E[k] (T, F)      = sum_(a, b) A[i, a] A[j, b] e[a, b], k = (i, j)   (a product by kron(A, A))
+            D[k] (C/G, F/G)  = V[k] @ E[k], group by group       (one stack of t*G products)
+            dW[f, c]         = G^T D[:, c, f] G                  (a product by kron(G, G))
+
+        so (r*r*C/G) multiplications per tile and filter become t*C/G, as in the forward pass.
+        """
+        N, C, H, W = x.shape
+        F, r, G = self.out_channels, self.kernel_size[0], self.groups
+        (PH, PW), Fg, Cg = self.padding, F // G, C // G
+        OH, OW = dy.shape[2:]
+        TH, TW = (OH + 1) // 2, (OW + 1) // 2
+        inputs, (AT, Gm), t = WINOGRAD[r][1], WINOGRAD_MATRICES[r], (r + 1) ** 2
+        spread = np.kron(AT.T, AT.T).astype(x.dtype)                     # (t, 4): e's 2x2 -> an entry of E
+        gather = np.kron(Gm, Gm).T.astype(x.dtype)                       # (r*r, t): D's t -> a filter's r*r
+        D = np.zeros((t * G, Cg, Fg), x.dtype)
+        chunk, runs = image_chunks(N, t * (C + F) * TH * TW * x.itemsize, self.memory_budget)
+        for n0, n1 in runs:
+            n = n1 - n0
+            T = n * TH * TW
+            V = np.empty((t, C, T), x.dtype)
+            inputs(x[n0:n1], PH, PW, TH, TW, V)
+            e = np.zeros((n, F, 2 * TH, 2 * TW), x.dtype)                # dy, zero past its last row or column
+            e[:, :, :OH, :OW] = dy[n0:n1]
+            e = e.reshape(n, G, Fg, TH, 2, TW, 2).transpose(4, 6, 1, 0, 3, 5, 2).reshape(4, G * T * Fg)
+            E = gemm(spread, e)                                          # (t, G*T*Fg): (t, G, T, F/G)
+            D += gemm(V.reshape(t * G, Cg, T), E.reshape(t * G, T, Fg))
+        dw = gemm(gather, D.reshape(t, G * Cg * Fg))                     # (r*r, G*Cg*Fg)
+        return dw.reshape(r, r, G, Cg, Fg).transpose(2, 4, 3, 0, 1).reshape(F, Cg, r, r)
 
     def _input_gradient(self, dy, x_shape):
         """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
