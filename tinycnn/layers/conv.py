@@ -199,18 +199,22 @@ class Conv2d(Layer):
         inputs, (AT, Gm), t = WINOGRAD[r][1], WINOGRAD_MATRICES[r], (r + 1) ** 2
         spread = np.kron(AT.T, AT.T).astype(x.dtype)                     # (t, 4): e's 2x2 -> an entry of E
         gather = np.kron(Gm, Gm).T.astype(x.dtype)                       # (r*r, t): D's t -> a filter's r*r
-        D = np.zeros((t * G, Cg, Fg), x.dtype)
-        chunk, runs = image_chunks(N, t * (C + F) * TH * TW * x.itemsize, self.memory_budget)
+        per_image = t * (C + F) * TH * TW                                 # V's and E's entries for one image
+        chunk, runs = image_chunks(N, per_image * x.itemsize, self.memory_budget)
+        buffer = np.empty(per_image * chunk, x.dtype)                     # V and E, reused chunk by chunk
+        padded = np.zeros((chunk, F, 2 * TH, 2 * TW), x.dtype)            # dy, zero past its last row or column
+        D, part = np.zeros((t * G, Cg, Fg), x.dtype), np.empty((t * G, Cg, Fg), x.dtype)
         for n0, n1 in runs:
             n = n1 - n0
             T = n * TH * TW
-            V = np.empty((t, C, T), x.dtype)
+            V = buffer[:t * C * T].reshape(t, C, T)
+            E = buffer[t * C * T:t * (C + F) * T].reshape(t, G * T * Fg)  # (t, G, T, F/G)
             inputs(x[n0:n1], PH, PW, TH, TW, V)
-            e = np.zeros((n, F, 2 * TH, 2 * TW), x.dtype)                # dy, zero past its last row or column
-            e[:, :, :OH, :OW] = dy[n0:n1]
-            e = e.reshape(n, G, Fg, TH, 2, TW, 2).transpose(4, 6, 1, 0, 3, 5, 2).reshape(4, G * T * Fg)
-            E = gemm(spread, e)                                          # (t, G*T*Fg): (t, G, T, F/G)
-            D += gemm(V.reshape(t * G, Cg, T), E.reshape(t * G, T, Fg))
+            padded[:n, :, :OH, :OW] = dy[n0:n1]
+            e = padded[:n].reshape(n, G, Fg, TH, 2, TW, 2).transpose(4, 6, 1, 0, 3, 5, 2).reshape(4, G * T * Fg)
+            gemm(spread, e, out=E)
+            gemm(V.reshape(t * G, Cg, T), E.reshape(t * G, T, Fg), out=part)
+            D += part
         dw = gemm(gather, D.reshape(t, G * Cg * Fg))                     # (r*r, G*Cg*Fg)
         return dw.reshape(r, r, G, Cg, Fg).transpose(2, 4, 3, 0, 1).reshape(F, Cg, r, r)
 
