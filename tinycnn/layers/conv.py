@@ -130,13 +130,10 @@ class Conv2d(Layer):
         U = np.empty((t, F, Cg), x.dtype)
         filters(w, U)
         y = np.empty((N, F, OH, OW), x.dtype)
-        per_image = t * (C + F) * TH * TW                                 # V's and M's entries for one image
-        chunk, runs = image_chunks(N, per_image * x.itemsize, self.memory_budget)
-        buffer = np.empty(per_image * chunk, x.dtype)
-        for n0, n1 in runs:
-            T = (n1 - n0) * TH * TW
-            V = buffer[:t * C * T].reshape(t, C, T)
-            M = buffer[t * C * T:t * (C + F) * T].reshape(t, F, T)
+        _, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
+        for n0, n1, V, rest in runs:
+            T = V.shape[2]
+            M = rest.reshape(t, F, T)
             inputs(x[n0:n1], PH, PW, TH, TW, V)
             gemm(U.reshape(t * G, Fg, Cg), V.reshape(t * G, Cg, T), out=M.reshape(t * G, Fg, T))   # one stack
             outputs(M, TH, TW, y[n0:n1])
@@ -199,16 +196,12 @@ class Conv2d(Layer):
         inputs, (AT, Gm), t = WINOGRAD[r][1], WINOGRAD_MATRICES[r], (r + 1) ** 2
         spread = np.kron(AT.T, AT.T).astype(x.dtype)                     # (t, 4): e's 2x2 -> an entry of E
         gather = np.kron(Gm, Gm).T.astype(x.dtype)                       # (r*r, t): D's t -> a filter's r*r
-        per_image = t * (C + F) * TH * TW                                 # V's and E's entries for one image
-        chunk, runs = image_chunks(N, per_image * x.itemsize, self.memory_budget)
-        buffer = np.empty(per_image * chunk, x.dtype)                     # V and E, reused chunk by chunk
+        chunk, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
         padded = np.zeros((chunk, F, 2 * TH, 2 * TW), x.dtype)            # dy, zero past its last row or column
         D, part = np.zeros((t * G, Cg, Fg), x.dtype), np.empty((t * G, Cg, Fg), x.dtype)
-        for n0, n1 in runs:
-            n = n1 - n0
-            T = n * TH * TW
-            V = buffer[:t * C * T].reshape(t, C, T)
-            E = buffer[t * C * T:t * (C + F) * T].reshape(t, G * T * Fg)  # (t, G, T, F/G)
+        for n0, n1, V, rest in runs:
+            n, T = n1 - n0, V.shape[2]
+            E = rest.reshape(t, G * T * Fg)                               # (t, G, T, F/G)
             inputs(x[n0:n1], PH, PW, TH, TW, V)
             padded[:n, :, :OH, :OW] = dy[n0:n1]
             e = padded[:n].reshape(n, G, Fg, TH, 2, TW, 2).transpose(4, 6, 1, 0, 3, 5, 2).reshape(4, G * T * Fg)
@@ -217,6 +210,21 @@ class Conv2d(Layer):
             D += part
         dw = gemm(gather, D.reshape(t, G * Cg * Fg))                     # (r*r, G*Cg*Fg)
         return dw.reshape(r, r, G, Cg, Fg).transpose(2, 4, 3, 0, 1).reshape(F, Cg, r, r)
+
+    def _winograd_chunks(self, N, C, F, TH, TW, t, dtype):
+        """-> (chunk, runs): the batch of N images in runs of at most `chunk`, runs yielding (n0, n1, V, rest)
+        for images [n0, n1): V (t, C, T), room for the run's transformed inputs, and rest, the t*F*T entries
+        after it (the forward pass's M, dW's E), T = (n1 - n0)*TH*TW; views of one buffer under memory_budget
+        bytes, reused run by run (fresh memory for every run would cost more than the transforms)."""
+        per_image = t * (C + F) * TH * TW
+        chunk, runs = image_chunks(N, per_image * np.dtype(dtype).itemsize, self.memory_budget)
+        buffer = np.empty(per_image * chunk, dtype)
+
+        def views():
+            for n0, n1 in runs:
+                T = (n1 - n0) * TH * TW
+                yield n0, n1, buffer[:t * C * T].reshape(t, C, T), buffer[t * C * T:t * (C + F) * T]
+        return chunk, views()
 
     def _input_gradient(self, dy, x_shape):
         """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
