@@ -87,10 +87,9 @@ def _flat_rows(b):
     """(rows_of_b, ldp, ldb) with rows_of_b[q * ldp + i * ldb + j] = b[q, i, j], a 1-D view of b's memory, when
     b's rows are contiguous and b runs forward; else (an empty array, 0, 0)."""
     P, K, N = b.shape
-    steps = [step // b.itemsize for step in b.strides]
     if b.strides[2] != b.itemsize or any(step < 0 or step % b.itemsize for step in b.strides[:2]):
         return np.empty(0, b.dtype), 0, 0
-    ldp, ldb = steps[0], steps[1]
+    ldp, ldb = b.strides[0] // b.itemsize, b.strides[1] // b.itemsize
     size = (P - 1) * ldp + (K - 1) * ldb + N
     return np.lib.stride_tricks.as_strided(b, (size,), (b.itemsize,), writeable=False), ldp, ldb
 
