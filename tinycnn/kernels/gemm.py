@@ -2,7 +2,8 @@
 
 Legend
     A (M, K), B (K, N), C (M, N)     any 2-D views: transposes are read through their strides, never copied
-                                     (or stacks of them, (P, M, K) @ (P, K, N): each product below, P at once)
+                                     (but a B that runs backward in memory is copied first); or stacks of them,
+                                     (P, M, K) @ (P, K, N): each product below, P at once
     L      lanes: numbers per vector register (vector.py): 16 float32 with AVX-512, 8 with AVX2
     MR x NR   the register tile of C: MR rows x 3 vectors (NR = 3L columns); MR = 8 with AVX-512, 4 with AVX2
     KC     most depth of one block of k (K is cut into blocks of equal depth)    NS     most columns of C per task
@@ -78,20 +79,19 @@ def gemm(a, b, out=None):
         np.matmul(a, b, out=out)
     elif out.size:
         a3, b3, c3 = (a, b, out) if stacked else (a[None], b[None], out[None])
-        rows_of_b, ldp, ldb = _flat_rows(b3)
-        _gemm(a3, b3, rows_of_b, ldp, ldb, c3, 3 * vector.lanes(a.dtype), numba.get_num_threads(), a.dtype.type(0))
+        _gemm(a3, *_flat_view(b3), b3.shape[2], c3, 3 * vector.lanes(a.dtype), numba.get_num_threads(),
+              a.dtype.type(0))
     return out
 
 
-def _flat_rows(b):
-    """(rows_of_b, ldp, ldb) with rows_of_b[q * ldp + i * ldb + j] = b[q, i, j], a 1-D view of b's memory, when
-    b's rows are contiguous and b runs forward; else (an empty array, 0, 0)."""
-    P, K, N = b.shape
-    if b.strides[2] != b.itemsize or any(step < 0 or step % b.itemsize for step in b.strides[:2]):
-        return np.empty(0, b.dtype), 0, 0
-    ldp, ldb = b.strides[0] // b.itemsize, b.strides[1] // b.itemsize
-    size = (P - 1) * ldp + (K - 1) * ldb + N
-    return np.lib.stride_tricks.as_strided(b, (size,), (b.itemsize,), writeable=False), ldp, ldb
+def _flat_view(b):
+    """b, or a copy of it if it runs backward -> (flat, ldp, ldk, ldn): flat[q * ldp + i * ldk + j * ldn] = b[q, i, j],
+    a 1-D view of b's memory (the kernels then index it with plain arithmetic, whatever b's layout)."""
+    if any(step < 0 or step % b.itemsize for step in b.strides):
+        b = np.ascontiguousarray(b)
+    ldp, ldk, ldn = (step // b.itemsize for step in b.strides)
+    size = sum((n - 1) * step for n, step in zip(b.shape, (ldp, ldk, ldn))) + 1
+    return np.lib.stride_tricks.as_strided(b, (size,), (b.itemsize,), writeable=False), ldp, ldk, ldn
 
 
 @kernel(parallel=True)
@@ -123,33 +123,35 @@ def _pack_a(a, ap, mr, depth, zero):
 
 
 @kernel
-def _pack_b(b, rows_of_b, ldp, ldb, q, p0, kc, j0, nc, nr, bp, zero):
-    """bp[(strip * kc + k) * nr + s] = b[q, p0 + k, j0 + strip * nr + s]: a block of the stack's B number q cut into
+def _pack_b(b, ldp, ldk, ldn, q, p0, kc, j0, nc, nr, bp, zero):
+    """bp[(strip * kc + k) * nr + s] = B_q[p0 + k, j0 + strip * nr + s]: a block of the stack's B number q cut into
     strips of nr columns, each k-major; columns past nc (the last strip's padding) are zero.
-
-    rows_of_b: when ldb > 0, b's rows are contiguous and rows_of_b[q * ldp + i * ldb + j] = b[q, i, j] (a flat view
-    of b, see _flat_rows): whole strips are then copied three vectors at a time.
+    b: the flat view of B (see _flat_view), B_q[i, j] = b[q * ldp + i * ldk + j * ldn].
     """
     strips, whole = (nc + nr - 1) // nr, nc // nr
     lanes = nr // 3
-    if ldb > 0:
+    if ldn == 1:                                    # rows of B contiguous: copy whole strips by vectors
         for k in range(kc):
-            row = q * ldp + (p0 + k) * ldb + j0
+            row = q * ldp + (p0 + k) * ldk + j0
             for strip in range(whole):
                 at, src = (strip * kc + k) * nr, row + strip * nr
-                vector.store(bp, at, vector.load(rows_of_b, src))
-                vector.store(bp, at + lanes, vector.load(rows_of_b, src + lanes))
-                vector.store(bp, at + 2 * lanes, vector.load(rows_of_b, src + 2 * lanes))
-    for strip in range(whole if ldb > 0 else 0, strips):   # the rest, or every strip of a transposed b:
-        cols, at = min(nr, nc - strip * nr), strip * kc * nr     # walk down each column (contiguous in a
-        for s in range(nr):                                      # transposed view), writing every nr-th
-            dst = bp[at + s:at + s + kc * nr:nr]
-            if s < cols:
-                src = b[q, p0:p0 + kc, j0 + strip * nr + s]
-                for k in range(kc):
-                    dst[k] = src[k]
-            else:
-                dst[:] = zero
+                vector.store(bp, at, vector.load(b, src))
+                vector.store(bp, at + lanes, vector.load(b, src + lanes))
+                vector.store(bp, at + 2 * lanes, vector.load(b, src + 2 * lanes))
+    for strip in range(whole if ldn == 1 else 0, strips):   # the rest, or every strip of a transposed B:
+        cols, at = min(nr, nc - strip * nr), strip * kc * nr
+        for k0 in range(0, kc, 16):
+            # 16 steps of k at a time: each column (contiguous in a transposed B) is read 16 entries forward,
+            # and the 16 x nr corner of bp being written (3 KiB in float32) stays in L1 until all its columns are in
+            k1 = min(kc, k0 + 16)
+            for s in range(cols):
+                start = q * ldp + (p0 + k0) * ldk + (j0 + strip * nr + s) * ldn
+                column = b[start:start + (k1 - k0) * ldk:ldk]
+                for k in range(k1 - k0):
+                    bp[at + (k0 + k) * nr + s] = column[k]
+            for k in range(k0, k1):
+                for s in range(cols, nr):
+                    bp[at + k * nr + s] = zero
 
 
 @kernel
@@ -259,12 +261,10 @@ def _slice_width(N, products, widest, multiple, threads):
 
 
 @kernel(parallel=True)
-def _gemm(a, b, rows_of_b, ldp, ldb, c, nr, threads, zero):
-    """c[q] = a[q] @ b[q] for every q, c C-contiguous: a (P, M, K), b (P, K, N), c (P, M, N).
-    nr: columns of the register tile (3 vectors); zero: 0 in the arrays' dtype.
-    rows_of_b, ldp, ldb: a flat view of b if its rows are contiguous (see _pack_b), else ldb = 0."""
+def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
+    """C_q = A_q @ B_q for every q: a (P, M, K), c (P, M, N) C-contiguous, B (P, K, N) as the flat view b, ldp,
+    ldk, ldn of _flat_view, N its columns. nr: columns of the register tile (3 vectors); zero: 0 in the dtype."""
     P, M, K = a.shape
-    N = b.shape[2]
     k_blocks, strips = (K + KC - 1) // KC, (M + MR - 1) // MR
     depth = (K + k_blocks - 1) // k_blocks              # equal blocks: K = 800 is 2 x 400, not 384 + 384 + 32
     ap = np.empty((P * k_blocks * strips, depth * MR), a.dtype)
@@ -279,7 +279,7 @@ def _gemm(a, b, rows_of_b, ldp, ldb, c, nr, threads, zero):
         edge = np.empty(MR * nr, a.dtype)
         for p in range(k_blocks):
             kc = min(depth, K - p * depth)
-            _pack_b(b, rows_of_b, ldp, ldb, q, p * depth, kc, j0, nc, nr, bp, zero)
+            _pack_b(b, ldp, ldk, ldn, q, p * depth, kc, j0, nc, nr, bp, zero)
             for strip in range(strips):
                 i, t = strip * MR, (q * k_blocks + p) * strips + strip
                 for s in range((nc + nr - 1) // nr):

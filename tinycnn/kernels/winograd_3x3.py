@@ -62,34 +62,44 @@ def filters_3x3(w, U):
 def inputs_3x3(x, PH, PW, TH, TW, V):
     """x: (n, C, H, W) -> fills V: (16, C, n*TH*TW) with B^T d B for every channel and tile.
 
-    Tile (th, tw) reads input rows 2*th - PH .. +3 and columns 2*tw - PW .. +3; outside the image is zero.
-    Parallel over channels. Tile by tile, B^T written out as 32 additions: its entries are only 0 and +-1.
+    Tile (th, tw) covers rows 2*th - PH .. +3 and columns 2*tw - PW .. +3 of x, zero outside the image.
+    Parallel over channels. A row of tiles at a time, B^T written out (its entries are only 0 and +-1): B^T
+    down the tile row's four rows for every column, then across, tile by tile, with the tiles' columns read
+    as the even and odd columns of the image, so every inner loop runs over consecutive tiles and vectorises.
     """
     n, C, H, W = x.shape
-    zero = x.dtype.type(0)
+    Hp, Wp = 2 * TH + 2, 2 * TW + 2                     # the zero-padded image the tiles cover
     for c in prange(C):
-        d = np.zeros((4, 4), x.dtype)
+        padded = np.zeros((Hp, Wp), x.dtype)
+        down = np.empty((4, Wp), x.dtype)               # B^T d down the tile row, every column
+        even = np.empty((4, TW + 1), x.dtype)           # its even and odd columns apart
+        odd = np.empty((4, TW + 1), x.dtype)
         for b in range(n):
+            for h in range(min(H, Hp - PH)):
+                for w in range(min(W, Wp - PW)):
+                    padded[PH + h, PW + w] = x[b, c, h, w]
             for th in range(TH):
-                for tw in range(TW):
-                    h0, w0 = 2 * th - PH, 2 * tw - PW
-                    if 0 <= h0 and h0 + 4 <= H and 0 <= w0 and w0 + 4 <= W:
-                        d[:, :] = x[b, c, h0:h0 + 4, w0:w0 + 4]
-                    else:                               # a tile that reaches into the zero padding
-                        for i in range(4):
-                            for j in range(4):
-                                h, w = h0 + i, w0 + j
-                                d[i, j] = x[b, c, h, w] if 0 <= h < H and 0 <= w < W else zero
-                    t = (b * TH + th) * TW + tw
-                    for j in range(4):                  # B^T d: combine rows, column by column
-                        r0, r1, r2, r3 = d[0, j], d[1, j], d[2, j], d[3, j]
-                        d[0, j], d[1, j], d[2, j], d[3, j] = r0 - r2, r1 + r2, r2 - r1, r1 - r3
-                    for i in range(4):                  # (B^T d) B: combine columns, row by row
-                        c0, c1, c2, c3 = d[i, 0], d[i, 1], d[i, 2], d[i, 3]
-                        V[4 * i, c, t] = c0 - c2
-                        V[4 * i + 1, c, t] = c1 + c2
-                        V[4 * i + 2, c, t] = c2 - c1
-                        V[4 * i + 3, c, t] = c1 - c3
+                r0, r1, r2, r3 = padded[2 * th], padded[2 * th + 1], padded[2 * th + 2], padded[2 * th + 3]
+                for w in range(Wp):
+                    down[0, w] = r0[w] - r2[w]
+                    down[1, w] = r1[w] + r2[w]
+                    down[2, w] = r2[w] - r1[w]
+                    down[3, w] = r1[w] - r3[w]
+                for i in range(4):
+                    for t in range(TW + 1):
+                        even[i, t] = down[i, 2 * t]
+                        odd[i, t] = down[i, 2 * t + 1]
+                t0 = (b * TH + th) * TW
+                for i in range(4):                      # (B^T d) B: tile tw's columns are 2*tw .. 2*tw + 3
+                    e, o = even[i], odd[i]
+                    v0, v1 = V[4 * i, c, t0:t0 + TW], V[4 * i + 1, c, t0:t0 + TW]
+                    v2, v3 = V[4 * i + 2, c, t0:t0 + TW], V[4 * i + 3, c, t0:t0 + TW]
+                    for tw in range(TW):
+                        c0, c1, c2, c3 = e[tw], o[tw], e[tw + 1], o[tw + 1]
+                        v0[tw] = c0 - c2
+                        v1[tw] = c1 + c2
+                        v2[tw] = c2 - c1
+                        v3[tw] = c1 - c3
 
 
 @kernel(parallel=True)
