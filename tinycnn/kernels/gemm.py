@@ -238,15 +238,25 @@ micro_kernel, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
 
 
 @kernel
-def _put_edge(c, q, i, j, rows, cols, edge, nr, accumulate):
+def _put_edge(c, flat_c, q, i, j, rows, cols, edge, nr, accumulate):
     """C_q[i:i+rows, j:j+cols] (+)= the top-left corner of a tile that the micro-kernel wrote into edge (MR x nr,
-    flat): the tiles that the edges of C cut short."""
+    flat): the tiles that the edges of C cut short. flat_c: c flattened. Each row goes by whole vectors as far
+    as they fit, the rest one number at a time."""
+    M, N = c.shape[1], c.shape[2]
+    lanes = nr // 3
     for r in range(rows):
-        for s in range(cols):
+        at, to = r * nr, (q * M + i + r) * N + j
+        whole = cols // lanes * lanes
+        for s in range(0, whole, lanes):
+            u = vector.load(edge, at + s)
             if accumulate:
-                c[q, i + r, j + s] += edge[r * nr + s]
+                u = vector.add(u, vector.load(flat_c, to + s))
+            vector.store(flat_c, to + s, u)
+        for s in range(whole, cols):
+            if accumulate:
+                flat_c[to + s] += edge[at + s]
             else:
-                c[q, i + r, j + s] = edge[r * nr + s]
+                flat_c[to + s] = edge[at + s]
 
 
 @kernel
@@ -288,4 +298,4 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
                         micro_kernel(ap, t, bp, b0, kc, nr, flat_c, (q * M + i) * N + j, N, p > 0)
                     else:
                         micro_kernel(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
-                        _put_edge(c, q, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)
+                        _put_edge(c, flat_c, q, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)

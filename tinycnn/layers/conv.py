@@ -4,6 +4,7 @@ import numpy as np
 from ..kernels import (AT_3x3, AT_5x5, G_3x3, G_5x5, col2im, filters_3x3, filters_5x5, gemm, im2col, inputs_3x3,
                        inputs_5x5, outputs_3x3, outputs_5x5)
 from .base import Layer, Parameter, check_dtype, normal_weight, window, window_output_hw
+from .scratch import scratch
 
 # Winograd's F(2x2, r x r) by filter size r: its (filters, inputs, outputs) transforms, from kernels/
 WINOGRAD = {3: (filters_3x3, inputs_3x3, outputs_3x3), 5: (filters_5x5, inputs_5x5, outputs_5x5)}
@@ -95,7 +96,7 @@ class Conv2d(Layer):
         y = np.empty((N, F, OH, OW), x.dtype)
         for n0, n1, cols in self._column_chunks(x):
             cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
-            out = np.empty((G, F // G, cols.shape[2]), x.dtype)           # (G, F/G, n*OH*OW)
+            out = scratch("products", F * cols.shape[2], x.dtype).reshape(G, F // G, -1)  # (G, F/G, n*OH*OW)
             for g in range(G):
                 gemm(w[g], cols[g], out=out[g])
             y[n0:n1] = out.reshape(F, n1 - n0, OH, OW).transpose(1, 0, 2, 3)
@@ -197,8 +198,11 @@ class Conv2d(Layer):
         spread = np.kron(AT.T, AT.T).astype(x.dtype)                     # (t, 4): e's 2x2 -> an entry of E
         gather = np.kron(Gm, Gm).T.astype(x.dtype)                       # (r*r, t): D's t -> a filter's r*r
         chunk, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
-        padded = np.zeros((chunk, F, 2 * TH, 2 * TW), x.dtype)            # dy, zero past its last row or column
-        D, part = np.zeros((t * G, Cg, Fg), x.dtype), np.empty((t * G, Cg, Fg), x.dtype)
+        padded = scratch("padded dy", chunk * F * 4 * TH * TW, x.dtype).reshape(chunk, F, 2 * TH, 2 * TW)
+        padded[:, :, OH:], padded[:, :, :, OW:] = 0, 0                   # dy, zero past its last row or column
+        D = scratch("winograd dW", 2 * t * G * Cg * Fg, x.dtype).reshape(2, t * G, Cg, Fg)
+        D, part = D[0], D[1]
+        D[...] = 0
         for n0, n1, V, rest in runs:
             n, T = n1 - n0, V.shape[2]
             E = rest.reshape(t, G * T * Fg)                               # (t, G, T, F/G)
@@ -215,10 +219,10 @@ class Conv2d(Layer):
         """-> (chunk, runs): the batch of N images in runs of at most `chunk`, runs yielding (n0, n1, V, rest)
         for images [n0, n1): V (t, C, T), room for the run's transformed inputs, and rest, the t*F*T entries
         after it (the forward pass's M, dW's E), T = (n1 - n0)*TH*TW; views of one buffer under memory_budget
-        bytes, reused run by run (fresh memory for every run would cost more than the transforms)."""
+        bytes, reused run by run and call by call (scratch.py: fresh memory costs more than the transforms)."""
         per_image = t * (C + F) * TH * TW
         chunk, runs = image_chunks(N, per_image * np.dtype(dtype).itemsize, self.memory_budget)
-        buffer = np.empty(per_image * chunk, dtype)
+        buffer = scratch("winograd", per_image * chunk, dtype)
 
         def views():
             for n0, n1 in runs:
@@ -269,7 +273,7 @@ class Conv2d(Layer):
         OH, OW = window_output_hw(self, x_shape[2:], self.kernel_size, self.stride, self.padding)
         rows, per_image = C * self.kernel_size[0] * self.kernel_size[1], OH * OW
         chunk, runs = image_chunks(N, rows * per_image * dtype.itemsize, self.memory_budget)
-        buffer = np.empty(rows * per_image * chunk, dtype)
+        buffer = scratch("columns", rows * per_image * chunk, dtype)
         for n0, n1 in runs:
             yield n0, n1, buffer[:rows * per_image * (n1 - n0)].reshape(rows, per_image * (n1 - n0))
 

@@ -4,6 +4,7 @@ import numpy as np
 from ..kernels import col2im, gemm, im2col
 from .base import Layer, Parameter, check_dtype, normal_weight, pair, window
 from .conv import convolution_repr, image_chunks
+from .scratch import scratch
 
 
 class ConvTranspose2d(Layer):
@@ -99,7 +100,7 @@ class ConvTranspose2d(Layer):
         dx = np.empty_like(x) if self.needs_input_grad else None
         rows = self._column_rows()
         chunk, runs = image_chunks(N, rows * H * W * x.itemsize, self.memory_budget)
-        buffer = np.empty(rows * H * W * chunk, x.dtype)
+        buffer = scratch("columns", rows * H * W * chunk, x.dtype)
         for n0, n1 in runs:
             dcols = buffer[:rows * H * W * (n1 - n0)].reshape(rows, -1)   # (F*KH*KW, n*H*W)
             im2col(dy[n0:n1], KH, KW, SH, SW, PH, PW, dcols)
