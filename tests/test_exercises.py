@@ -295,8 +295,8 @@ for c in range(C):
                               ["Conv2d.forward (winograd = False: _im2col_forward) of Conv2d(4, 6, kernel_size=(3, 3), "
                                "stride=(1, 1), padding=(1, 1), groups=2) with memory_budget 17280 (2 images' columns) "
                                "on x (5, 4, 5, 6): y differs from reference.conv2d_forward at [0, 0, 0, 0] (image 0 of "
-                               "chunk 0..2 (the chunks: 0..2, 2..4, 4..5), filter 0 of group 0, output pixel (0, 0))",
-                               "yours holds image 4's y as image 0's: a chunk written at the wrong images",
+                               "chunk 0..1 (the chunks: 0..1, 1..3, 3..5), filter 0 of group 0, output pixel (0, 0))",
+                               "yours holds image 3's y as image 0's: a chunk written at the wrong images",
                                "y[n0:n1] takes chunk n0..n1"]),
 }
 

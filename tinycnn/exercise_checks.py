@@ -631,9 +631,9 @@ def conv2d_im2col_groups_match_twin():
 
 
 @check(CONV2D, "y[n0:n1] takes chunk n0..n1: each chunk's cols hold only its n1 - n0 images (n*OH*OW columns), "
-       "and the last chunk may be shorter")
+       "and chunks may differ in length")
 def conv2d_im2col_chunks_match_twin():
-    """The same with memory_budget set for 2 images' columns, on 5 images: chunks 0..2, 2..4 and 4..5 (groups 2)."""
+    """The same with memory_budget set for 2 images' columns, on 5 images: chunks 0..1, 1..3 and 3..5 (groups 2)."""
     return conv2d_case(4, 6, 3, 1, 1, 2, (5, 4, 5, 6), np.float64, 32, images=2)
 
 

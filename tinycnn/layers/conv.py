@@ -285,11 +285,14 @@ class Conv2d(Layer):
 
 
 def image_chunks(n_images, bytes_per_image, budget):
-    """-> (chunk, [(n0, n1), ...]): the batch cut into runs of `chunk` images (the last may be shorter) whose
-    buffers stay under `budget` bytes together, with at least one image a run however large. Conv2d's and
-    ConvTranspose2d's chunks, their budget the layer's memory_budget."""
-    chunk = int(np.clip(budget // bytes_per_image, 1, n_images))
-    return chunk, [(n0, min(n0 + chunk, n_images)) for n0 in range(0, n_images, chunk)]
+    """-> (chunk, [(n0, n1), ...]): the batch cut into as few runs as keep each run's buffers under `budget` bytes,
+    with at least one image a run however large, and the runs as equal as they can be (16 images under a
+    budget of 13 are 8 + 8, not 13 + 3: a small last run multiplies small matrices). chunk: the longest run.
+    Conv2d's and ConvTranspose2d's chunks, their budget the layer's memory_budget."""
+    most = int(np.clip(budget // bytes_per_image, 1, n_images))
+    count = -(-n_images // most)                        # runs: ceil(n_images / most)
+    bounds = [i * n_images // count for i in range(count + 1)]
+    return -(-n_images // count), list(zip(bounds[:-1], bounds[1:]))
 
 
 def convolution_repr(layer, extra):
