@@ -24,31 +24,29 @@ def _inside(j, S, P, W, OW):
 
 @kernel(parallel=True)
 def im2col(x, KH, KW, SH, SW, PH, PW, cols):
-    """x: (n, C, H, W) -> fills cols: (C*KH*KW, n*OH*OW). Parallel over (c, i), the KW rows of cols that read one
-    row of the kernel: each input row they read is read once, from L1, for all KW of them (conv1, stride 4,
-    would otherwise fetch every input row 11 times from memory)."""
+    """x: (n, C, H, W) -> fills cols: (C*KH*KW, n*OH*OW). Parallel over rows of cols (each written whole)."""
     # exercise: im2col
     n, C, H, W = x.shape
     OH = (H + 2 * PH - KH) // SH + 1
     OW = (W + 2 * PW - KW) // SW + 1
     zero = x.dtype.type(0)
-    for ci in prange(C * KH):
-        c, i = ci // KH, ci % KH
+    for row in prange(C * KH * KW):
+        c, i, j = row // (KH * KW), row // KW % KH, row % KW
+        ow_lo, ow_hi = _inside(j, SW, PW, W, OW)
         for b in range(n):
             for oh in range(OH):
                 h = oh * SH - PH + i
                 col = (b * OH + oh) * OW                 # column of output (b, oh, 0)
-                for j in range(KW):
-                    row = ci * KW + j                    # row (c, i, j) of cols
-                    ow_lo, ow_hi = _inside(j, SW, PW, W, OW)
-                    if h < 0 or h >= H:                  # the whole output row reads zero padding
-                        ow_lo = ow_hi = OW
-                    for ow in range(ow_lo):
+                if h < 0 or h >= H:                      # the whole output row reads zero padding
+                    for ow in range(OW):
                         cols[row, col + ow] = zero
-                    for ow in range(ow_lo, ow_hi):
-                        cols[row, col + ow] = x[b, c, h, ow * SW - PW + j]
-                    for ow in range(ow_hi, OW):
-                        cols[row, col + ow] = zero
+                    continue
+                for ow in range(ow_lo):
+                    cols[row, col + ow] = zero
+                for ow in range(ow_lo, ow_hi):
+                    cols[row, col + ow] = x[b, c, h, ow * SW - PW + j]
+                for ow in range(ow_hi, OW):
+                    cols[row, col + ow] = zero
     # end exercise
 
 
