@@ -36,6 +36,7 @@ from . import vector
 from .jit import kernel, prange
 
 KC, NS = 384, 768
+FEW_ROWS = 32                  # at most this many rows of A: slices of one strip when B is transposed
 
 _backend = "numba"
 
@@ -280,7 +281,9 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
     ap = np.empty((P * k_blocks * strips, depth * MR), a.dtype)
     _pack_a(a, ap, MR, depth, zero)
     flat_c = c.reshape(P * M * N)                       # the kernels index flat arrays: no views in the loops
-    ns = _slice_width(N, P, NS, nr, threads)
+    # a transposed B used by few rows of A (Dense's forward: M = the batch) costs its packing more than its
+    # products: one strip per task then streams whole rows of B^T (W's rows) through the blocks of k
+    ns = _slice_width(N, P, nr if (ldn != 1 and M <= FEW_ROWS) else NS, nr, threads)
     slices = (N + ns - 1) // ns
     for task in prange(P * slices):
         q, j0 = task // slices, task % slices * ns
