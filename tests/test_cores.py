@@ -1,7 +1,7 @@
 """CoreShare: fewer threads while the cores are shared, all of them again when they are free.
 
-The scheduler's preemptions and the clock are played by the test, so every decision is checked exactly and
-nothing depends on how busy the machine running the suite is.
+The scheduler's preemptions, the clock and how long a step takes with each thread count are played by the
+test, so every decision is checked exactly and nothing depends on how busy the machine running the suite is.
 """
 import pytest
 
@@ -19,12 +19,14 @@ class Machine:
         monkeypatch.setattr(cores.numba, "set_num_threads", lambda n: setattr(self, "threads", n))
         monkeypatch.setattr(cores.numba.config, "NUMBA_NUM_THREADS", 8)
 
-    def run(self, share, seconds, preemptions_per_s):
-        """One step of `seconds` during which the scheduler preempts us at the given rate. -> threads it ran with."""
-        with share.step():
+    def run(self, share, seconds, preemptions_per_s, work=1.0):
+        """One step of `work` that takes `seconds` (or seconds[threads], by the thread count it runs with), during
+        which the scheduler preempts us at the given rate. -> the threads it ran with."""
+        with share.step(work):
             ran_with = self.threads
-            self.now += seconds
-            self.preempted += round(seconds * preemptions_per_s)
+            took = seconds[ran_with] if isinstance(seconds, dict) else seconds
+            self.now += took
+            self.preempted += round(took * preemptions_per_s)
         return ran_with
 
 
@@ -38,37 +40,77 @@ def test_alone_every_thread_is_kept(machine):
     assert {machine.run(share, 0.02, 10) for _ in range(200)} == {4}     # a stray preemption now and then
 
 
-def test_a_busy_window_drops_one_thread_and_the_next_drops_another(machine):
-    share = cores.CoreShare(most=3, busy=50, window=0.24, probe_every=100)
-    ran = [machine.run(share, 0.05, 200) for _ in range(15)]
-    assert ran == [3] * 5 + [2] * 5 + [1] * 5                             # judged every 5 steps (0.25 s)
-    assert share.threads == 1
+SHARED = {3: 0.5, 2: 0.1, 1: 0.15}            # seconds a step: beside another job 2 threads are fastest
+ALONE = {2: 0.1, 1: 0.17}                      # alone: each thread counts
+
+
+def test_a_busy_window_tries_a_thread_fewer_and_keeps_it_when_its_steps_are_faster(machine):
+    share = cores.CoreShare(most=3, busy=50, window=0.09, probe_every=100)     # each step a window
+    ran = [machine.run(share, SHARED, 200) for _ in range(7)]
+    # the first window warms up; the second tries 2 threads: faster, kept; 1 is slower: back to 2
+    assert ran == [3, 3, 2, 2, 1, 2, 2]
+    assert share.threads == 2
+
+
+def test_when_busy_only_by_the_count_fewer_threads_are_tried_once_then_not_for_probe_every_windows(machine):
+    """A virtual machine's own housekeeping can preempt as often as a second job: the speed decides."""
+    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=4)
+    ran = [machine.run(share, ALONE, 60) for _ in range(10)]
+    assert ran == [2, 2, 1, 2, 2, 2, 2, 1, 2, 2]
+    assert share.threads == 2
 
 
 def test_busy_means_more_than_busy_preemptions_a_second(machine):
-    share = cores.CoreShare(most=2, busy=50, window=0.09)        # each 0.1 s step a window
-    assert [machine.run(share, 0.1, 50) for _ in range(3)] == [2, 2, 2]   # exactly 50 a second: calm
-    assert [machine.run(share, 0.1, 60) for _ in range(2)] == [2, 1]
+    share = cores.CoreShare(most=2, busy=48, window=0.1)          # each step a window (0.125 s: exact sums)
+    assert [machine.run(share, {2: 0.125, 1: 0.0625}, 48) for _ in range(4)] == [2, 2, 2, 2]   # exactly 48: calm
+    assert [machine.run(share, {2: 0.125, 1: 0.0625}, 56) for _ in range(2)] == [2, 1]
 
 
 def test_one_preempted_step_in_a_calm_window_keeps_the_threads(machine):
     """A single preemption in a 20 ms step is 50 a second: judged alone it would look busy; the window sees
     it for what it is."""
     share = cores.CoreShare(most=2, busy=50, window=0.25)
+    machine.run(share, 0.02, 0)
     machine.run(share, 0.02, 100)
     ran = [machine.run(share, 0.02, 0) for _ in range(30)]
     assert set(ran) == {2} and share.threads == 2
 
 
-def test_with_fewer_threads_it_tries_one_more_now_and_then_and_keeps_it_when_calm(machine):
-    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=4)   # each step a window
-    for _ in range(2):
-        machine.run(share, 0.1, 500)                                      # busy: down to 1
-    assert share.threads == 1
-    ran = [machine.run(share, 0.1, 500) for _ in range(8)]                # still busy: each try goes back
-    assert ran == [1, 1, 2, 1, 1, 1, 2, 1] and share.threads == 1        # a try after every 4th window
-    ran = [machine.run(share, 0.1, 0) for _ in range(8)]                  # the other job has ended
-    assert share.threads == 2 and ran[-1] == 2
+def test_speed_is_work_a_second_not_steps_a_second(machine):
+    """A thread fewer whose steps were quicker only because each did less work (the last batch of an epoch)
+    is not kept."""
+    share = cores.CoreShare(most=2, busy=50, window=0.08, probe_every=100)
+    machine.run(share, 0.1, 0, work=16)
+    machine.run(share, 0.1, 200, work=16)                 # busy: the next window tries 1 thread
+    assert machine.run(share, 0.09, 0, work=4) == 1       # 44 a second against 160 (but 11 steps against 10)
+    assert share.threads == 2
+
+
+def test_a_thread_more_is_kept_when_not_slower_however_busy_its_window_looked(machine):
+    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=4)
+    assert [machine.run(share, {2: 0.3, 1: 0.1}, 500) for _ in range(3)] == [2, 2, 1]  # settled on 1
+    ran = [machine.run(share, ALONE, 60) for _ in range(12)]   # the other job ended; the count stays high
+    assert ran == [1, 1, 1, 1, 2, 2, 1, 2, 2, 2, 2, 1] and share.threads == 2
+
+
+def test_with_fewer_threads_it_tries_one_more_later_and_later_and_keeps_it_once_not_slower(machine):
+    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=2)
+    shared = {2: 0.3, 1: 0.1}
+    assert [machine.run(share, shared, 500) for _ in range(3)] == [2, 2, 1]          # settled on 1
+    ran = [machine.run(share, shared, 500) for _ in range(16)]
+    # a try of 2 threads 2 windows after settling, then 4 after it, then 8: each slower, each undone
+    assert ran == [1, 1, 2] + [1] * 4 + [2] + [1] * 8
+    ran = [machine.run(share, {2: 0.1, 1: 0.15}, 0) for _ in range(20)]             # the other job has ended
+    assert share.threads == 2 and ran[-5:] == [2] * 5
+
+
+def test_tries_of_a_thread_more_wait_at_most_longest_gap_times_probe_every(machine):
+    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=1)
+    shared = {2: 0.3, 1: 0.1}
+    ran = [machine.run(share, shared, 500) for _ in range(200)]
+    tries = [i for i, threads in enumerate(ran) if threads == 2 and i > 1]
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert gaps[:5] == [3, 5, 9, 17, 17] and set(gaps[4:]) == {cores.CoreShare.longest_gap + 1}
 
 
 def test_most_defaults_to_numbas_thread_count(machine):
@@ -78,7 +120,8 @@ def test_most_defaults_to_numbas_thread_count(machine):
 def test_each_step_puts_the_thread_count_back_even_when_it_fails(machine):
     """What runs between steps (an evaluation pass, a second Trainer's CoreShare) keeps the count it had."""
     share = cores.CoreShare(most=2, busy=50, window=0.09)
-    machine.run(share, 0.1, 500)
+    for _ in range(3):
+        machine.run(share, {2: 0.3, 1: 0.1}, 500)
     assert share.threads == 1 and machine.threads == 3
     with pytest.raises(KeyError):
         with share.step():

@@ -195,14 +195,16 @@ def test_stop_requests_in_a_worker_thread_leave_the_handlers_alone_block_after_b
 
 
 def test_every_training_step_runs_inside_the_trainers_core_share(tmp_path, monkeypatch):
-    """The Trainer judges the cores step by step (tinycnn/cores.py): each step of SGD runs inside CoreShare.step."""
+    """The Trainer judges the cores step by step (tinycnn/cores.py): each step of SGD runs inside CoreShare.step,
+    told its batch size."""
     trainer = trainer_for(tmp_path, n_train=42, batch_size=16)
-    inside, seen = [False], []
+    inside, seen, works = [False], [], []
     real_step = trainer.cores.step
 
     @contextlib.contextmanager
-    def watched_step():
-        with real_step():
+    def watched_step(work):
+        works.append(work)
+        with real_step(work):
             inside[0] = True
             yield
             inside[0] = False
@@ -211,3 +213,4 @@ def test_every_training_step_runs_inside_the_trainers_core_share(tmp_path, monke
     monkeypatch.setattr(trainer, "train_step", lambda batch: (seen.append(inside[0]), original(batch))[1])
     trainer.train_epoch()
     assert seen == [True, True, True]                    # 42 images, batch 16: three steps, each inside
+    assert works == [16, 16, 10]                         # each step's work: its batch size

@@ -7,16 +7,23 @@ taking cores from the other program too. Two 2-thread jobs on 2 cores then slow 
 more, where two 1-thread jobs would each keep a core.
 
 The sign is in the operating system's count of involuntary context switches (getrusage): how often the
-scheduler took a core from one of our threads because something else was waiting for it. Alone it stays near
-zero (a stray one now and then); beside a second job it runs to hundreds a second. So, counting only what
-happens inside the steps, judged over windows of at least `window` seconds of them:
+scheduler took a core from one of our threads because something else was waiting for it. Beside a second job
+it runs high; alone it is low, but not always low enough to tell the two apart (a virtual machine's own
+housekeeping preempts too: 24-68 a second alone against 78-99 beside a second copy, on this project's 2-core
+machine). So the count only says when to look, and the speed of the steps decides. Counting only what happens
+inside the steps, over windows of at least `window` seconds of them:
 
-    more than `busy` preemptions a second                 -> the next window runs with one thread fewer
-    every `probe_every`-th window, with fewer than `most`   -> that window tries a thread more, keeps it if calm
+    more than `busy` preemptions a second        -> the next window tries one thread fewer; fewer threads are
+                                                    kept only if their steps ran faster (the cores are shared),
+                                                    else all are back and no such try comes for probe_every windows
+    probe_every windows after settling on fewer than `most` -> a window tries one thread more, kept unless its
+                                                    steps ran slower; after each such try that failed, the wait
+                                                    to the next doubles (at most 16 times as long)
 
+Speed is work per second, the work of a step being what `step(work)` is told (the Trainer: its batch size).
 Each step puts the thread count back as it found it, so whatever runs between steps (an evaluation pass, a
-second loop) runs with the count it had. Alone this costs nothing (the count stays low and every thread is
-kept); beside a second job each ends up with the cores it can have.
+second loop) runs with the count it had. Alone this costs at most one window in probe_every + 1 on a thread
+fewer; beside a second job each ends up with the cores it can have.
 """
 import resource
 import time
@@ -31,13 +38,16 @@ def preemptions():
 
 
 class CoreShare:
-    """Chooses how many threads each step of a loop runs with. Use: `with cores.step(): ...` around each step.
+    """Chooses how many threads each step of a loop runs with. Use: `with cores.step(work): ...` around each step.
 
     most: the most threads (default: numba's thread count at construction, so NUMBA_NUM_THREADS=1 or an
     earlier numba.set_num_threads(1) keeps a single thread); at most NUMBA_NUM_THREADS. busy: preemptions per
-    second that mean the cores are shared. window: the least seconds of steps one judgement rests on.
-    probe_every: a try of one thread more every this many windows.
+    second that mean the cores may be shared. window: the least seconds of steps one judgement rests on.
+    probe_every: windows between tries of one thread more (doubling while the tries fail).
     """
+
+    margin = 0.05                   # speeds closer than this are alike: a thread fewer must be this much faster
+    longest_gap = 16                # probe_every times this: the longest wait between tries of a thread more
 
     def __init__(self, most=None, busy=50.0, window=0.25, probe_every=8):
         limit = numba.config.NUMBA_NUM_THREADS
@@ -49,13 +59,17 @@ class CoreShare:
                              f"window={window}, probe_every={probe_every}")
         self.most, self.busy, self.window, self.probe_every = most, busy, window, probe_every
         self.threads, self.windows = most, 0
+        self.no_try_before = 2          # the first window warms up (first calls, cold caches): no try after it
+        self.probe_gap = self.next_probe = probe_every
+        self.speed = {}                 # threads -> work per second in the last window run with that many
         self._start_window(most)
 
     def _start_window(self, threads):
-        self.trying, self.seconds, self.preempted = threads, 0.0, 0
+        self.trying, self.seconds, self.preempted, self.work = threads, 0.0, 0, 0.0
 
     @contextmanager
-    def step(self):
+    def step(self, work=1.0):
+        """Run one step (its `work`: a batch size, say, so that steps of unequal size compare fairly)."""
         threads_before = numba.get_num_threads()
         numba.set_num_threads(self.trying)
         preempted, start = preemptions(), time.perf_counter()
@@ -64,18 +78,32 @@ class CoreShare:
         finally:
             self.seconds += time.perf_counter() - start
             self.preempted += preemptions() - preempted
+            self.work += work
             numba.set_num_threads(threads_before)
             if self.seconds >= self.window:
                 self._judge()
 
     def _judge(self):
-        """End of a window: keep, drop or add a thread, and start the next window."""
-        if self.preempted / self.seconds > self.busy:
-            self.threads = max(1, self.trying - 1)
-        else:
-            self.threads = self.trying                   # a calm window: a tried thread more is kept
+        """End of a window: settle on its thread count or go back, and choose the next window's count."""
+        tried, settled = self.trying, self.threads
+        speed = self.speed[tried] = self.work / self.seconds
+        busy = self.preempted / self.seconds > self.busy
         self.windows += 1
-        probe = self.threads < self.most and self.windows % self.probe_every == 0
+        if tried < settled:                              # a thread fewer: kept only if faster
+            if speed > (1 + self.margin) * self.speed[settled]:
+                self.threads, self.next_probe = tried, self.windows + self.probe_every
+            else:
+                self.no_try_before = self.windows + self.probe_every
+        elif tried > settled:                            # a thread more: kept unless slower
+            if speed >= (1 - self.margin) * self.speed[settled]:
+                self.threads, self.probe_gap = tried, self.probe_every
+            else:                                        # still shared: look again later and later
+                self.probe_gap = min(2 * self.probe_gap, self.longest_gap * self.probe_every)
+            self.next_probe = self.windows + self.probe_gap
+        elif busy and tried > 1 and self.windows >= self.no_try_before:
+            self._start_window(tried - 1)
+            return
+        probe = self.threads < self.most and self.windows >= self.next_probe
         self._start_window(self.threads + 1 if probe else self.threads)
 
 

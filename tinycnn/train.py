@@ -126,7 +126,7 @@ class Trainer:
         bar = self.progress_bar(first)
         start, seen_before = time.perf_counter(), seen
         for batch in self.batches(first):
-            with self.cores.step():                      # fewer threads while other programs have the cores
+            with self.cores.step(batch.size):            # fewer threads while other programs have the cores
                 batch_loss, batch_correct = self.train_step(batch)
             total_loss, correct, seen = total_loss + batch_loss, correct + batch_correct, seen + batch.size
             bar.update()
