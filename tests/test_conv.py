@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 import tinycnn as tc
 from tinycnn import reference as ref
+from tinycnn.layers.conv import image_chunks
 
 from helpers import assert_close, in_layout, layouts, record_chunks
 
@@ -139,6 +140,17 @@ def test_winograd_weight_gradient_float32_error_at_a_conv2_like_depth(r):
                                 (1, 1), conv.padding, 1)[1]
     error = np.abs(conv.weight.grad - exact).max() / np.abs(exact).max()
     assert error <= WINOGRAD_DW_FLOAT32[r], error
+
+
+@pytest.mark.parametrize("n, most, runs", [
+    (16, 13, [(0, 8), (8, 16)]),                         # not 13 + 3
+    (16, 3, [(0, 2), (2, 5), (5, 8), (8, 10), (10, 13), (13, 16)]),
+    (16, 16, [(0, 16)]), (16, 40, [(0, 16)]), (3, 1, [(0, 1), (1, 2), (2, 3)]), (1, 0, [(0, 1)]), (0, 5, [(0, 0)]),
+])
+def test_image_chunks_are_as_few_and_as_equal_as_the_budget_allows(n, most, runs):
+    """A budget of `most` images (10 bytes each); chunk is the longest run, and at least one image a run."""
+    chunk, got = image_chunks(n, 10, most * 10 + 9)
+    assert got == runs and chunk == max(n1 - n0 for n0, n1 in runs)
 
 
 @pytest.mark.parametrize("r", [3, 5])

@@ -67,10 +67,11 @@ def test_busy_means_more_than_busy_preemptions_a_second(machine):
 
 
 def test_one_preempted_step_in_a_calm_window_keeps_the_threads(machine):
-    """A single preemption in a 20 ms step is 50 a second: judged alone it would look busy; the window sees
-    it for what it is."""
+    """Two preemptions in a 20 ms step are 100 a second: judged alone it would look busy; the window (of 13
+    steps, the second window: the first is never judged) sees it for what it is."""
     share = cores.CoreShare(most=2, busy=50, window=0.25)
-    machine.run(share, 0.02, 0)
+    for _ in range(13):
+        machine.run(share, 0.02, 0)
     machine.run(share, 0.02, 100)
     ran = [machine.run(share, 0.02, 0) for _ in range(30)]
     assert set(ran) == {2} and share.threads == 2
@@ -111,6 +112,15 @@ def test_tries_of_a_thread_more_wait_at_most_longest_gap_times_probe_every(machi
     tries = [i for i, threads in enumerate(ran) if threads == 2 and i > 1]
     gaps = [b - a for a, b in zip(tries, tries[1:])]
     assert gaps[:5] == [3, 5, 9, 17, 17] and set(gaps[4:]) == {cores.CoreShare.longest_gap + 1}
+
+
+def test_settling_on_a_thread_fewer_starts_the_waits_for_a_try_of_one_more_afresh(machine):
+    share = cores.CoreShare(most=3, busy=50, window=0.09, probe_every=2)
+    for _ in range(12):                                   # 2 threads best: tries of 3 failed, the wait now 8
+        machine.run(share, {3: 0.5, 2: 0.1, 1: 0.15}, 500)
+    assert share.threads == 2 and share.probe_gap == 8
+    ran = [machine.run(share, {3: 0.5, 2: 0.3, 1: 0.1}, 500) for _ in range(8)]   # now 1 is best
+    assert ran == [2, 1, 1, 1, 2, 1, 1, 1]               # settled on 1, a try of 2 after 2 windows, not 8
 
 
 def test_most_defaults_to_numbas_thread_count(machine):

@@ -59,6 +59,23 @@ def test_gemm_of_a_stack_is_each_product(p, m, k, n, transpose_b, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make_b", [
+    lambda v: v[None, :50],                              # K = 1 made by indexing: its axis has stride 0
+    lambda v: v[None, ::2],                              # ... and its columns two apart
+    lambda v: np.broadcast_to(v[:50], (7, 50)),          # the same row 7 times: stride 0 along K
+    lambda v: np.broadcast_to(v[:7, None], (7, 50)),     # each row one number: stride 0 along N
+    lambda v: np.broadcast_to(v[:50], (3, 7, 50)),       # a stack of one B: stride 0 between products
+], ids=["k1", "k1-strided", "broadcast-rows", "broadcast-columns", "broadcast-stack"])
+def test_gemm_of_a_b_with_zero_strides(make_b, dtype):
+    """Indexing and broadcasting give axes of stride 0 (Dense's dW at batch 1 is such a product)."""
+    rng = np.random.default_rng(5)
+    b = make_b(rng.standard_normal(100).astype(dtype))
+    a = rng.standard_normal(b.shape[:-2] + (3, b.shape[-2])).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gemm(a, b), np.matmul(a.astype(np.float64), b.astype(np.float64)), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["rows", "transposed a", "transposed b", "reversed"])
 def test_gemm_of_a_stack_past_one_block_of_k(layout, dtype):
     """Three products of k = 800 (two blocks of k each) with whole and cut register tiles, each operand as a

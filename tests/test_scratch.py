@@ -41,13 +41,14 @@ def test_release_drops_every_buffer():
 
 
 def test_convolutions_reuse_their_buffers_and_ignore_what_another_layer_left():
-    """conv (Winograd, odd output: dy padded past its last row) after a layer whose buffers were then filled
-    with NaN equals the reference, and its second step takes no new buffer."""
+    """conv (Winograd, odd output: dy padded past its last row) and a strided one (im2col) after layers whose
+    buffers were then filled with NaN equal the reference, and the Winograd one's second step takes no new
+    buffer."""
     rng = np.random.default_rng(0)
     release()
-    other = tc.Conv2d(4, 6, 3, padding=1, rng=1)
-    other.forward(rng.standard_normal((2, 4, 8, 8)).astype(np.float32) * 1e3)
-    other.backward(rng.standard_normal((2, 6, 8, 8)).astype(np.float32) * 1e3)
+    for other in (tc.Conv2d(4, 6, 3, padding=1, rng=1), tc.Conv2d(4, 6, 3, stride=2, padding=1, rng=1)):
+        y = other.forward(rng.standard_normal((2, 4, 8, 8)).astype(np.float32) * 1e3)   # Winograd, im2col
+        other.backward(rng.standard_normal(y.shape).astype(np.float32) * 1e3)
     for buffer in scratch_module._buffers.held.values():      # what a read before a write would find
         buffer[:] = np.nan
     conv = tc.Conv2d(3, 5, 3, padding=0, rng=2)
@@ -65,3 +66,11 @@ def test_convolutions_reuse_their_buffers_and_ignore_what_another_layer_left():
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(conv.weight.grad, ref_dw, rtol=1e-4, atol=1e-4)
+    strided = tc.Conv2d(3, 5, 3, stride=2, rng=3)                  # im2col's columns and products, after NaN
+    y = strided.forward(x)
+    dx = strided.backward(np.ones_like(y))
+    ref_dx, ref_dw, _ = ref.conv2d_backward(x, strided.weight.data, np.ones_like(y), (2, 2), (0, 0), 1)
+    np.testing.assert_allclose(y, ref.conv2d_forward(x, strided.weight.data, strided.bias.data, (2, 2), (0, 0), 1),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(strided.weight.grad, ref_dw, rtol=1e-4, atol=1e-4)

@@ -15,7 +15,8 @@ inside the steps, over windows of at least `window` seconds of them:
 
     more than `busy` preemptions a second        -> the next window tries one thread fewer; fewer threads are
                                                     kept only if their steps ran faster (the cores are shared),
-                                                    else all are back and no such try comes for probe_every windows
+                                                    else the count is back and no such try comes for probe_every
+                                                    windows
     probe_every windows after settling on fewer than `most` -> a window tries one thread more, kept unless its
                                                     steps ran slower; after each such try that failed, the wait
                                                     to the next doubles (at most 16 times as long)
@@ -91,7 +92,8 @@ class CoreShare:
         self.windows += 1
         if tried < settled:                              # a thread fewer: kept only if faster
             if speed > (1 + self.margin) * self.speed[settled]:
-                self.threads, self.next_probe = tried, self.windows + self.probe_every
+                self.threads, self.probe_gap = tried, self.probe_every
+                self.next_probe = self.windows + self.probe_gap
             else:
                 self.no_try_before = self.windows + self.probe_every
         elif tried > settled:                            # a thread more: kept unless slower

@@ -17,12 +17,14 @@ others waiting for it forever, which is why a rank that fails alone calls abort(
 """
 import contextlib
 import os
+import time
 
 import numpy as np
 
 # What launchers put in each process's environment: MPICH's mpiexec (Hydra) PMI_*, Open MPI OMPI_COMM_WORLD_*,
 # PMIx-based launchers (Open MPI 5, Slurm's srun) PMIX_RANK.
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+ABORT_DELAY = 0.5                   # seconds between a failed rank's last line and its abort (Ranks.abort)
 
 
 def launched_rank():
@@ -139,8 +141,13 @@ class Ranks:
         raise EveryRankFailed(f"rank {failed[0]} of {self.size}: {said[failed[0]]}")
 
     def abort(self, code):
-        """Stop every rank now, with exit code `code`: the others may be waiting in a collective call for this one."""
+        """Stop every rank now, with exit code `code`: the others may be waiting in a collective call for this one.
+
+        First a pause of ABORT_DELAY seconds: mpiexec forwards what a rank wrote to stderr (the line saying why)
+        through a pipe, and an abort that kills the ranks before it has read the pipe loses that line (seen once
+        in a full run of the suite)."""
         if self.size > 1:
+            time.sleep(ABORT_DELAY)
             self.comm.Abort(code)
 
 

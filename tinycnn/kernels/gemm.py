@@ -86,11 +86,12 @@ def gemm(a, b, out=None):
 
 
 def _flat_view(b):
-    """b, or a copy of it if it runs backward -> (flat, ldp, ldk, ldn): flat[q * ldp + i * ldk + j * ldn] = b[q, i, j],
-    a 1-D view of b's memory (the kernels then index it with plain arithmetic, whatever b's layout)."""
-    if any(step < 0 or step % b.itemsize for step in b.strides):
+    """b, or a copy of it if it runs backward or repeats itself (a broadcast) -> (flat, ldp, ldk, ldn):
+    flat[q * ldp + i * ldk + j * ldn] = b[q, i, j], a 1-D view of b's memory (the kernels then index it with plain
+    arithmetic, whatever b's layout). An axis of length 1 gets step 1: its stride, often 0, is never used."""
+    if any(step < 0 or step % b.itemsize or (step == 0 and n > 1) for n, step in zip(b.shape, b.strides)):
         b = np.ascontiguousarray(b)
-    ldp, ldk, ldn = (step // b.itemsize for step in b.strides)
+    ldp, ldk, ldn = (step // b.itemsize if n > 1 else 1 for n, step in zip(b.shape, b.strides))
     size = sum((n - 1) * step for n, step in zip(b.shape, (ldp, ldk, ldn))) + 1
     return np.lib.stride_tricks.as_strided(b, (size,), (b.itemsize,), writeable=False), ldp, ldk, ldn
 
@@ -283,7 +284,7 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
     flat_c = c.reshape(P * M * N)                       # the kernels index flat arrays: no views in the loops
     # a transposed B used by few rows of A (Dense's forward: M = the batch) costs its packing more than its
     # products: one strip per task then streams whole rows of B^T (W's rows) through the blocks of k
-    ns = _slice_width(N, P, nr if (ldn != 1 and M <= FEW_ROWS) else NS, nr, threads)
+    ns = _slice_width(N, P, nr if (ldk == 1 and ldn != 1 and M <= FEW_ROWS) else NS, nr, threads)
     slices = (N + ns - 1) // ns
     for task in prange(P * slices):
         q, j0 = task // slices, task % slices * ns

@@ -289,8 +289,8 @@ def image_chunks(n_images, bytes_per_image, budget):
     with at least one image a run however large, and the runs as equal as they can be (16 images under a
     budget of 13 are 8 + 8, not 13 + 3: a small last run multiplies small matrices). chunk: the longest run.
     Conv2d's and ConvTranspose2d's chunks, their budget the layer's memory_budget."""
-    most = int(np.clip(budget // bytes_per_image, 1, n_images))
-    count = -(-n_images // most)                        # runs: ceil(n_images / most)
+    most = int(np.clip(budget // bytes_per_image, 1, max(n_images, 1)))
+    count = max(1, -(-n_images // most))                # runs: ceil(n_images / most), one even for no images
     bounds = [i * n_images // count for i in range(count + 1)]
     return -(-n_images // count), list(zip(bounds[:-1], bounds[1:]))
 
