@@ -106,12 +106,12 @@ def test_with_fewer_threads_it_tries_one_more_later_and_later_and_keeps_it_once_
 
 
 def test_tries_of_a_thread_more_wait_at_most_longest_gap_times_probe_every(machine):
-    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=1)
+    share = cores.CoreShare(most=2, busy=50, window=0.09, probe_every=2)
     shared = {2: 0.3, 1: 0.1}
-    ran = [machine.run(share, shared, 500) for _ in range(200)]
+    ran = [machine.run(share, shared, 500) for _ in range(300)]
     tries = [i for i, threads in enumerate(ran) if threads == 2 and i > 1]
     gaps = [b - a for a, b in zip(tries, tries[1:])]
-    assert gaps[:5] == [3, 5, 9, 17, 17] and set(gaps[4:]) == {cores.CoreShare.longest_gap + 1}
+    assert gaps[:5] == [5, 9, 17, 33, 33] and set(gaps[3:]) == {2 * cores.CoreShare.longest_gap + 1}
 
 
 def test_settling_on_a_thread_fewer_starts_the_waits_for_a_try_of_one_more_afresh(machine):
@@ -121,6 +121,42 @@ def test_settling_on_a_thread_fewer_starts_the_waits_for_a_try_of_one_more_afres
     assert share.threads == 2 and share.probe_gap == 8
     ran = [machine.run(share, {3: 0.5, 2: 0.3, 1: 0.1}, 500) for _ in range(8)]   # now 1 is best
     assert ran == [2, 1, 1, 1, 2, 1, 1, 1]               # settled on 1, a try of 2 after 2 windows, not 8
+
+
+def test_a_thread_fewer_must_be_margin_faster_and_a_thread_more_no_more_than_margin_slower(machine, monkeypatch):
+    """margin 1/4 (exact in binary), steps of 1/8 s, each a window: the settled count runs 8 work a second."""
+    monkeypatch.setattr(cores.CoreShare, "margin", 0.25)
+    for trial_work, kept in ((1.25, False), (1.375, True)):       # exactly 1.25x is not faster: 1.375x is
+        share = cores.CoreShare(most=2, busy=50, window=0.1, probe_every=2)
+        machine.run(share, 0.125, 0)
+        machine.run(share, 0.125, 500)                             # busy: a try of 1 thread
+        assert machine.run(share, 0.125, 0, work=trial_work) == 1
+        assert share.threads == (1 if kept else 2)
+    for probe_work, kept in ((0.75, True), (0.625, False)):       # exactly 0.75x is no slower than allowed
+        share = cores.CoreShare(most=2, busy=50, window=0.1, probe_every=2)
+        machine.run(share, 0.125, 0)
+        machine.run(share, 0.125, 500)
+        machine.run(share, 0.125, 0, work=2)                       # a thread fewer, twice as fast: kept
+        assert share.threads == 1
+        assert [machine.run(share, 0.125, 0, work=2) for _ in range(2)] == [1, 1]
+        assert machine.run(share, 0.125, 0, work=2 * probe_work) == 2     # the try of 2 threads
+        assert share.threads == (2 if kept else 1)
+
+
+def test_speed_is_work_over_seconds_with_nothing_added(machine):
+    """A window of one 0.2 s step of work 2.2 runs 11 a second against 10: a thread fewer kept (5% margin)."""
+    share = cores.CoreShare(most=2, busy=50, window=0.09)
+    machine.run(share, 0.1, 0)
+    machine.run(share, 0.1, 500)
+    machine.run(share, 0.2, 0, work=2.2)
+    assert share.threads == 1
+
+
+def test_busy_may_be_zero_preemptions_a_second(machine):
+    share = cores.CoreShare(most=2, busy=0, window=0.04)
+    machine.run(share, 0.1, 0)
+    machine.run(share, 0.1, 10)                                    # any preemption is busy: a try of 1
+    assert machine.run(share, {2: 0.1, 1: 0.05}, 0) == 1 and share.threads == 1
 
 
 def test_most_defaults_to_numbas_thread_count(machine):
