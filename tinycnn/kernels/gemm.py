@@ -240,25 +240,24 @@ micro_kernel, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
 
 
 @kernel
-def _put_edge(c, flat_c, q, i, j, rows, cols, edge, nr, accumulate):
-    """C_q[i:i+rows, j:j+cols] (+)= the top-left corner of a tile that the micro-kernel wrote into edge (MR x nr,
-    flat): the tiles that the edges of C cut short. flat_c: c flattened. Each row goes by whole vectors as far
-    as they fit, the rest one number at a time."""
-    M, N = c.shape[1], c.shape[2]
+def _put_edge(c, c0, ldc, rows, cols, edge, nr, accumulate):
+    """C_tile[:rows, :cols] (+)= the top-left corner of a tile that the micro-kernel wrote into edge (MR x nr,
+    flat): the tiles that the edges of C cut short. c[c0 + r ldc + s] is C_tile[r, s], as for the micro-kernel.
+    Each row goes by whole vectors as far as they fit, the rest one number at a time."""
     lanes = nr // 3
+    whole = cols // lanes * lanes
     for r in range(rows):
-        at, to = r * nr, (q * M + i + r) * N + j
-        whole = cols // lanes * lanes
+        at, to = r * nr, c0 + r * ldc
         for s in range(0, whole, lanes):
             u = vector.load(edge, at + s)
             if accumulate:
-                u = vector.add(u, vector.load(flat_c, to + s))
-            vector.store(flat_c, to + s, u)
+                u = vector.add(u, vector.load(c, to + s))
+            vector.store(c, to + s, u)
         for s in range(whole, cols):
             if accumulate:
-                flat_c[to + s] += edge[at + s]
+                c[to + s] += edge[at + s]
             else:
-                flat_c[to + s] = edge[at + s]
+                c[to + s] = edge[at + s]
 
 
 @kernel
@@ -298,8 +297,9 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
                 i, t = strip * MR, (q * k_blocks + p) * strips + strip
                 for s in range((nc + nr - 1) // nr):
                     j, b0 = j0 + s * nr, s * kc * nr
+                    c0 = (q * M + i) * N + j
                     if i + MR <= M and j + nr <= N:
-                        micro_kernel(ap, t, bp, b0, kc, nr, flat_c, (q * M + i) * N + j, N, p > 0)
+                        micro_kernel(ap, t, bp, b0, kc, nr, flat_c, c0, N, p > 0)
                     else:
                         micro_kernel(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
-                        _put_edge(c, flat_c, q, i, j, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)
+                        _put_edge(flat_c, c0, N, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)

@@ -200,8 +200,7 @@ class Conv2d(Layer):
         chunk, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
         padded = scratch("padded dy", chunk * F * 4 * TH * TW, x.dtype).reshape(chunk, F, 2 * TH, 2 * TW)
         padded[:, :, OH:], padded[:, :, :, OW:] = 0, 0                   # dy, zero past its last row or column
-        D = scratch("winograd dW", 2 * t * G * Cg * Fg, x.dtype).reshape(2, t * G, Cg, Fg)
-        D, part = D[0], D[1]
+        D, part = scratch("winograd dW", 2 * t * G * Cg * Fg, x.dtype).reshape(2, t * G, Cg, Fg)  # sum, one run's
         D[...] = 0
         for n0, n1, V, rest in runs:
             n, T = n1 - n0, V.shape[2]
