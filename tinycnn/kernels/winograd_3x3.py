@@ -63,43 +63,39 @@ def inputs_3x3(x, PH, PW, TH, TW, V):
     """x: (n, C, H, W) -> fills V: (16, C, n*TH*TW) with B^T d B for every channel and tile.
 
     Tile (th, tw) covers rows 2*th - PH .. +3 and columns 2*tw - PW .. +3 of x, zero outside the image.
-    Parallel over channels. A row of tiles at a time, B^T written out (its entries are only 0 and +-1): B^T
-    down the tile row's four rows for every column, then across, tile by tile, with the tiles' columns read
-    as the even and odd columns of the image, so every inner loop runs over consecutive tiles and vectorises.
+    Parallel over channels. An image at a time, B^T written out (its entries are only 0 and +-1): B^T down
+    every tile row's four rows for every column, then across, so that each of the 16 entries is written for
+    all the image's tiles in a row (fewer, longer loops than tile by tile or tile row by tile row: on 4x4
+    maps those spend their time starting loops).
     """
     n, C, H, W = x.shape
     Hp, Wp = 2 * TH + 2, 2 * TW + 2                     # the zero-padded image the tiles cover
     for c in prange(C):
         padded = np.zeros((Hp, Wp), x.dtype)
-        down = np.empty((4, Wp), x.dtype)               # B^T d down the tile row, every column
-        even = np.empty((4, TW + 1), x.dtype)           # its even and odd columns apart
-        odd = np.empty((4, TW + 1), x.dtype)
+        down = np.empty((4, TH, Wp), x.dtype)           # B^T d down every tile row, every column
         for b in range(n):
             for h in range(min(H, Hp - PH)):
                 for w in range(min(W, Wp - PW)):
                     padded[PH + h, PW + w] = x[b, c, h, w]
             for th in range(TH):
-                r0, r1, r2, r3 = padded[2 * th], padded[2 * th + 1], padded[2 * th + 2], padded[2 * th + 3]
                 for w in range(Wp):
-                    down[0, w] = r0[w] - r2[w]
-                    down[1, w] = r1[w] + r2[w]
-                    down[2, w] = r2[w] - r1[w]
-                    down[3, w] = r1[w] - r3[w]
-                for i in range(4):
-                    for t in range(TW + 1):
-                        even[i, t] = down[i, 2 * t]
-                        odd[i, t] = down[i, 2 * t + 1]
-                t0 = (b * TH + th) * TW
-                for i in range(4):                      # (B^T d) B: tile tw's columns are 2*tw .. 2*tw + 3
-                    e, o = even[i], odd[i]
-                    v0, v1 = V[4 * i, c, t0:t0 + TW], V[4 * i + 1, c, t0:t0 + TW]
-                    v2, v3 = V[4 * i + 2, c, t0:t0 + TW], V[4 * i + 3, c, t0:t0 + TW]
+                    r0, r1 = padded[2 * th, w], padded[2 * th + 1, w]
+                    r2, r3 = padded[2 * th + 2, w], padded[2 * th + 3, w]
+                    down[0, th, w] = r0 - r2
+                    down[1, th, w] = r1 + r2
+                    down[2, th, w] = r2 - r1
+                    down[3, th, w] = r1 - r3
+            t0 = b * TH * TW
+            for i in range(4):                          # (B^T d) B: tile tw's columns are 2*tw .. 2*tw + 3
+                for th in range(TH):
+                    s = down[i, th]
                     for tw in range(TW):
-                        c0, c1, c2, c3 = e[tw], o[tw], e[tw + 1], o[tw + 1]
-                        v0[tw] = c0 - c2
-                        v1[tw] = c1 + c2
-                        v2[tw] = c2 - c1
-                        v3[tw] = c1 - c3
+                        c0, c1, c2, c3 = s[2 * tw], s[2 * tw + 1], s[2 * tw + 2], s[2 * tw + 3]
+                        t = t0 + th * TW + tw
+                        V[4 * i, c, t] = c0 - c2
+                        V[4 * i + 1, c, t] = c1 + c2
+                        V[4 * i + 2, c, t] = c2 - c1
+                        V[4 * i + 3, c, t] = c1 - c3
 
 
 @kernel(parallel=True)

@@ -67,16 +67,15 @@ def inputs_5x5(x, PH, PW, TH, TW, V):
     """x: (n, C, H, W) -> fills V: (36, C, n*TH*TW) with B^T d B for every channel and 6x6 tile d.
 
     Tile (th, tw) covers rows 2*th - PH .. +5 and columns 2*tw - PW .. +5 of x, zero outside the image.
-    Parallel over channels. A row of tiles at a time, B^T written out: the loop over tiles vectorises.
+    Parallel over channels. An image at a time, B^T written out: down every tile row's six rows for every
+    column, then across, so that each of the 36 entries is written for all the image's tiles in a row.
     """
     n, C, H, W = x.shape
     Hp, Wp = 2 * TH + 4, 2 * TW + 4                     # the zero-padded image the tiles cover
     two, four, five = x.dtype.type(2), x.dtype.type(4), x.dtype.type(5)
     for c in prange(C):
         padded = np.zeros((Hp, Wp), x.dtype)
-        down = np.empty((6, Wp), x.dtype)               # B^T down the six rows of a tile row, every column
-        even = np.empty((6, TW + 2), x.dtype)           # its even and odd columns apart
-        odd = np.empty((6, TW + 2), x.dtype)
+        down = np.empty((6, TH, Wp), x.dtype)           # B^T d down every tile row, every column
         for b in range(n):
             for h in range(min(H, Hp - PH)):
                 for w in range(min(W, Wp - PW)):
@@ -86,29 +85,26 @@ def inputs_5x5(x, PH, PW, TH, TW, V):
                 r3, r4, r5 = padded[2 * th + 3], padded[2 * th + 4], padded[2 * th + 5]
                 for w in range(Wp):
                     d0, d1, d2, d3, d4, d5 = r0[w], r1[w], r2[w], r3[w], r4[w], r5[w]
-                    down[0, w] = four * d0 - five * d2 + d4
-                    down[1, w] = d3 + d4 - four * (d1 + d2)
-                    down[2, w] = four * (d1 - d2) - d3 + d4
-                    down[3, w] = two * (d3 - d1) - d2 + d4
-                    down[4, w] = two * (d1 - d3) - d2 + d4
-                    down[5, w] = four * d1 - five * d3 + d5
-                for i in range(6):
-                    for t in range(TW + 2):
-                        even[i, t] = down[i, 2 * t]
-                        odd[i, t] = down[i, 2 * t + 1]
-                t0 = (b * TH + th) * TW
-                for i in range(6):                      # B^T across: tile tw's columns are 2*tw .. 2*tw + 5
-                    e, o = even[i], odd[i]
-                    v0, v1, v2 = V[6 * i, c, t0:t0 + TW], V[6 * i + 1, c, t0:t0 + TW], V[6 * i + 2, c, t0:t0 + TW]
-                    v3, v4, v5 = V[6 * i + 3, c, t0:t0 + TW], V[6 * i + 4, c, t0:t0 + TW], V[6 * i + 5, c, t0:t0 + TW]
+                    down[0, th, w] = four * d0 - five * d2 + d4
+                    down[1, th, w] = d3 + d4 - four * (d1 + d2)
+                    down[2, th, w] = four * (d1 - d2) - d3 + d4
+                    down[3, th, w] = two * (d3 - d1) - d2 + d4
+                    down[4, th, w] = two * (d1 - d3) - d2 + d4
+                    down[5, th, w] = four * d1 - five * d3 + d5
+            t0 = b * TH * TW
+            for i in range(6):                          # B^T across: tile tw's columns are 2*tw .. 2*tw + 5
+                for th in range(TH):
+                    s = down[i, th]
                     for tw in range(TW):
-                        d0, d1, d2, d3, d4, d5 = e[tw], o[tw], e[tw + 1], o[tw + 1], e[tw + 2], o[tw + 2]
-                        v0[tw] = four * d0 - five * d2 + d4
-                        v1[tw] = d3 + d4 - four * (d1 + d2)
-                        v2[tw] = four * (d1 - d2) - d3 + d4
-                        v3[tw] = two * (d3 - d1) - d2 + d4
-                        v4[tw] = two * (d1 - d3) - d2 + d4
-                        v5[tw] = four * d1 - five * d3 + d5
+                        d0, d1, d2 = s[2 * tw], s[2 * tw + 1], s[2 * tw + 2]
+                        d3, d4, d5 = s[2 * tw + 3], s[2 * tw + 4], s[2 * tw + 5]
+                        t = t0 + th * TW + tw
+                        V[6 * i, c, t] = four * d0 - five * d2 + d4
+                        V[6 * i + 1, c, t] = d3 + d4 - four * (d1 + d2)
+                        V[6 * i + 2, c, t] = four * (d1 - d2) - d3 + d4
+                        V[6 * i + 3, c, t] = two * (d3 - d1) - d2 + d4
+                        V[6 * i + 4, c, t] = two * (d1 - d3) - d2 + d4
+                        V[6 * i + 5, c, t] = four * d1 - five * d3 + d5
 
 
 @kernel(parallel=True)
@@ -116,31 +112,29 @@ def outputs_5x5(M, TH, TW, y):
     """M: (36, F, n*TH*TW) -> fills y: (n, F, OH, OW) with A^T m A for every filter and tile.
 
     A^T turns six values into two: (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2*(m3 - m4) + m5). The last row or column
-    of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters. A row of tiles at a time,
-    A^T written out: the loops over tiles vectorise.
+    of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters. A^T written out, down
+    the six rows of every tile of the filter in one pass (M's entries lie in the tiles' order, so these loops
+    run over all n*TH*TW tiles at once and vectorise), then across, tile row by tile row, into y.
     """
     n, F, OH, OW = y.shape
+    T = n * TH * TW
     two = y.dtype.type(2)
     for f in prange(F):
-        down = np.empty((2, 6, TW), y.dtype)            # A^T down the six rows of every tile of a tile row
-        left, right = np.empty(TW, y.dtype), np.empty(TW, y.dtype)
+        down = np.empty((2, 6, T), y.dtype)             # A^T down the six rows of every tile
+        for q in range(6):
+            m0, m1, m2, m3, m4, m5 = M[q, f], M[6 + q, f], M[12 + q, f], M[18 + q, f], M[24 + q, f], M[30 + q, f]
+            for t in range(T):
+                down[0, q, t] = m0[t] + m1[t] + m2[t] + m3[t] + m4[t]
+                down[1, q, t] = m1[t] - m2[t] + two * (m3[t] - m4[t]) + m5[t]
         for b in range(n):
             for th in range(TH):
                 t0 = (b * TH + th) * TW
-                for q in range(6):
-                    m0, m1, m2 = M[q, f, t0:t0 + TW], M[6 + q, f, t0:t0 + TW], M[12 + q, f, t0:t0 + TW]
-                    m3, m4, m5 = M[18 + q, f, t0:t0 + TW], M[24 + q, f, t0:t0 + TW], M[30 + q, f, t0:t0 + TW]
-                    for tw in range(TW):
-                        down[0, q, tw] = m0[tw] + m1[tw] + m2[tw] + m3[tw] + m4[tw]
-                        down[1, q, tw] = m1[tw] - m2[tw] + two * (m3[tw] - m4[tw]) + m5[tw]
                 for i in range(min(2, OH - 2 * th)):
-                    s = down[i]
-                    for tw in range(TW):                # A^T across: each tile's two outputs of this row
-                        left[tw] = s[0, tw] + s[1, tw] + s[2, tw] + s[3, tw] + s[4, tw]
-                        right[tw] = s[1, tw] - s[2, tw] + two * (s[3, tw] - s[4, tw]) + s[5, tw]
-                    row = y[b, f, 2 * th + i]
-                    for tw in range(OW // 2):
-                        row[2 * tw] = left[tw]
-                        row[2 * tw + 1] = right[tw]
+                    s, row = down[i], y[b, f, 2 * th + i]
+                    for tw in range(OW // 2):           # A^T across: each tile's two outputs of this row
+                        t = t0 + tw
+                        row[2 * tw] = s[0, t] + s[1, t] + s[2, t] + s[3, t] + s[4, t]
+                        row[2 * tw + 1] = s[1, t] - s[2, t] + two * (s[3, t] - s[4, t]) + s[5, t]
                     if OW % 2:
-                        row[OW - 1] = left[OW // 2]
+                        t = t0 + OW // 2
+                        row[OW - 1] = s[0, t] + s[1, t] + s[2, t] + s[3, t] + s[4, t]
