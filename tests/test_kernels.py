@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 AWKWARD = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 3, 300), (300, 2, 3), (17, 33, 65), (64, 129, 31), (130, 70, 257),
            (6, 1600, 301), (3, 32, 1031), (9, 17, 600), (1, 2000, 1),   # k past two KC blocks; k = 1
-           (17, 800, 100)]                  # whole register tiles (8 x 48 or 4 x 24) summed over two blocks of k
+           (17, 800, 100),                  # whole register tiles (8 x 48 or 4 x 24) summed over two blocks of k
+           (16, 800, 64), (24, 500, 80)]    # last columns one or two whole vectors wide, whole rows: the narrow tile
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -117,13 +118,13 @@ from tinycnn.kernels import gemm, vector
 g = __import__("tinycnn.kernels.gemm", fromlist=["micro_kernel"])
 rng = np.random.default_rng(0)
 for dtype in (np.float32, np.float64):
-    for m, k, n in [(1, 1, 1), (9, 17, 50), (13, 400, 97), (4, 800, 30)]:
+    for m, k, n in [(1, 1, 1), (9, 17, 50), (13, 400, 97), (4, 800, 30), (8, 800, 40)]:
         a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype).T
         for bb in (b, np.ascontiguousarray(b)):
             tol = 1e-4 if dtype == np.float32 else 1e-12
             assert np.allclose(gemm(a, bb), a.astype(np.float64) @ bb.astype(np.float64), rtol=tol, atol=tol)
     stack = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal((3, 7, 60)).astype(dtype)
-    assert np.allclose(gemm(*stack), np.matmul(*stack))
+    assert np.allclose(gemm(*stack), np.matmul(*stack), rtol=tol, atol=tol)
 asm = g.micro_kernel.inspect_asm(g.micro_kernel.signatures[0])
 fmas = {reg for reg in ("xmm", "ymm", "zmm") if any("vfmadd" in l and "%" + reg in l for l in asm.splitlines())}
 print(vector.VECTOR_BYTES, g.MR, sorted(fmas))

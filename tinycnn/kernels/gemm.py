@@ -140,7 +140,14 @@ def _pack_b(b, ldp, ldk, ldn, q, p0, kc, j0, nc, nr, bp, zero):
                 vector.store(bp, at, vector.load(b, src))
                 vector.store(bp, at + lanes, vector.load(b, src + lanes))
                 vector.store(bp, at + 2 * lanes, vector.load(b, src + 2 * lanes))
-    for strip in range(whole if ldn == 1 else 0, strips):   # the rest, or every strip of a transposed B:
+            if whole < strips:                      # and the last, short strip, zero-padded, row by row too
+                at, src, cols = (whole * kc + k) * nr, row + whole * nr, nc - whole * nr
+                for s in range(cols):
+                    bp[at + s] = b[src + s]
+                for s in range(cols, nr):
+                    bp[at + s] = zero
+        return
+    for strip in range(strips):                     # a transposed B, strip by strip:
         cols, at = min(nr, nc - strip * nr), strip * kc * nr
         for k0 in range(0, kc, 16):
             # 16 steps of k at a time: each column (contiguous in a transposed B) is read 16 entries forward,
@@ -166,6 +173,14 @@ def _put_row(c, at, lanes, u0, u1, u2, accumulate):
     vector.store(c, at, u0)
     vector.store(c, at + lanes, u1)
     vector.store(c, at + 2 * lanes, u2)
+
+
+@kernel
+def _put_vector(c, at, u, accumulate):
+    """c[at : at + lanes] (+)= the vector u."""
+    if accumulate:
+        u = vector.add(u, vector.load(c, at))
+    vector.store(c, at, u)
 
 
 @kernel
@@ -233,10 +248,47 @@ def _tile_4x3(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
     _put_row(c, c0 + 3 * ldc, L, c30, c31, c32, accumulate)
 
 
-# The micro-kernel for the widest vectors numba compiles for, and its rows: AVX-512 has 32 vector registers, so 24
-# accumulators fit; AVX2 (and 16-byte SSE or NEON) has 16, so 12 do.
-MICRO_KERNELS = {64: (_tile_8x3, 8), 32: (_tile_4x3, 4), 16: (_tile_4x3, 4)}
-micro_kernel, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
+@kernel
+def _tile_8x1(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
+    """The same for an 8 x L tile, one vector wide: C_tile[r, :L] (+)= the sum over k < kc of A_tile[r, k] B[k, :L],
+    B's row k read at b[b0 + nr k] (a strip of Bp, so b0 may point to its second or third vector). For the last
+    columns of C when they fill at most two vectors (N = 64 is a 48-column tile and one of these, not two
+    48-column tiles, one of them two thirds padding)."""
+    c0v = c1v = c2v = c3v = c4v = c5v = c6v = c7v = vector.zeros(b)
+    for k in range(kc):
+        v = vector.load(b, b0 + k * nr)
+        c0v, c1v = vector.fma(a[t, 8 * k], v, c0v), vector.fma(a[t, 8 * k + 1], v, c1v)
+        c2v, c3v = vector.fma(a[t, 8 * k + 2], v, c2v), vector.fma(a[t, 8 * k + 3], v, c3v)
+        c4v, c5v = vector.fma(a[t, 8 * k + 4], v, c4v), vector.fma(a[t, 8 * k + 5], v, c5v)
+        c6v, c7v = vector.fma(a[t, 8 * k + 6], v, c6v), vector.fma(a[t, 8 * k + 7], v, c7v)
+    _put_vector(c, c0, c0v, accumulate)
+    _put_vector(c, c0 + 1 * ldc, c1v, accumulate)
+    _put_vector(c, c0 + 2 * ldc, c2v, accumulate)
+    _put_vector(c, c0 + 3 * ldc, c3v, accumulate)
+    _put_vector(c, c0 + 4 * ldc, c4v, accumulate)
+    _put_vector(c, c0 + 5 * ldc, c5v, accumulate)
+    _put_vector(c, c0 + 6 * ldc, c6v, accumulate)
+    _put_vector(c, c0 + 7 * ldc, c7v, accumulate)
+
+
+@kernel
+def _tile_4x1(a, t, b, b0, kc, nr, c, c0, ldc, accumulate):
+    """The same for a 4 x L tile, one vector wide (see _tile_8x1)."""
+    c0v = c1v = c2v = c3v = vector.zeros(b)
+    for k in range(kc):
+        v = vector.load(b, b0 + k * nr)
+        c0v, c1v = vector.fma(a[t, 4 * k], v, c0v), vector.fma(a[t, 4 * k + 1], v, c1v)
+        c2v, c3v = vector.fma(a[t, 4 * k + 2], v, c2v), vector.fma(a[t, 4 * k + 3], v, c3v)
+    _put_vector(c, c0, c0v, accumulate)
+    _put_vector(c, c0 + 1 * ldc, c1v, accumulate)
+    _put_vector(c, c0 + 2 * ldc, c2v, accumulate)
+    _put_vector(c, c0 + 3 * ldc, c3v, accumulate)
+
+
+# The micro-kernels for the widest vectors numba compiles for, and their rows: AVX-512 has 32 vector registers, so
+# 24 accumulators fit; AVX2 (and 16-byte SSE or NEON) has 16, so 12 do. The second of each pair is one vector wide.
+MICRO_KERNELS = {64: (_tile_8x3, _tile_8x1, 8), 32: (_tile_4x3, _tile_4x1, 4), 16: (_tile_4x3, _tile_4x1, 4)}
+micro_kernel, narrow_kernel, MR = MICRO_KERNELS[vector.VECTOR_BYTES]
 
 
 @kernel
@@ -284,6 +336,7 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
     # a transposed B used by few rows of A (Dense's forward: M = the batch) costs its packing more than its
     # products: one strip per task then streams whole rows of B^T (W's rows) through the blocks of k
     ns = _slice_width(N, P, nr if (ldk == 1 and ldn != 1 and M <= FEW_ROWS) else NS, nr, threads)
+    lanes = nr // 3
     slices = (N + ns - 1) // ns
     for task in prange(P * slices):
         q, j0 = task // slices, task % slices * ns
@@ -295,11 +348,20 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
             _pack_b(b, ldp, ldk, ldn, q, p * depth, kc, j0, nc, nr, bp, zero)
             for strip in range(strips):
                 i, t = strip * MR, (q * k_blocks + p) * strips + strip
+                rows = min(MR, M - i)
                 for s in range((nc + nr - 1) // nr):
                     j, b0 = j0 + s * nr, s * kc * nr
-                    c0 = (q * M + i) * N + j
-                    if i + MR <= M and j + nr <= N:
-                        micro_kernel(ap, t, bp, b0, kc, nr, flat_c, c0, N, p > 0)
-                    else:
-                        micro_kernel(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
-                        _put_edge(flat_c, c0, N, min(MR, M - i), min(nr, N - j), edge, nr, p > 0)
+                    c0, cols = (q * M + i) * N + j, min(nr, N - j)
+                    if cols > nr - lanes:                   # the tile needs all three vectors
+                        if rows == MR and cols == nr:
+                            micro_kernel(ap, t, bp, b0, kc, nr, flat_c, c0, N, p > 0)
+                        else:
+                            micro_kernel(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
+                            _put_edge(flat_c, c0, N, rows, cols, edge, nr, p > 0)
+                    else:                                   # one or two: a vector at a time
+                        for v in range(0, cols, lanes):
+                            if rows == MR and v + lanes <= cols:
+                                narrow_kernel(ap, t, bp, b0 + v, kc, nr, flat_c, c0 + v, N, p > 0)
+                            else:
+                                narrow_kernel(ap, t, bp, b0 + v, kc, nr, edge, 0, nr, False)
+                                _put_edge(flat_c, c0 + v, N, rows, min(lanes, cols - v), edge, nr, p > 0)
