@@ -107,6 +107,28 @@ def test_gemm_refuses_an_out_it_cannot_write_safely():
         gemm(square, square, out=square)
 
 
+@pytest.mark.parametrize("backend", ["numba", "blas"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 17, 800, 100), (3, 9, 20, 64), (2, 5, 0, 7)])   # k past one block; k = 0
+def test_gemm_accumulate_adds_to_out(shape, dtype, backend):
+    """accumulate=True: out += A @ B, on every block of k and every tile (here a stack; k = 0 leaves out as it
+    was), on both backends; without an out to add to it is refused."""
+    p, m, k, n = shape
+    rng = np.random.default_rng(k)
+    a, b = rng.standard_normal((p, m, k)).astype(dtype), rng.standard_normal((p, k, n)).astype(dtype)
+    c = rng.standard_normal((p, m, n)).astype(dtype)
+    expected = c.astype(np.float64) + np.matmul(a.astype(np.float64), b.astype(np.float64))
+    set_backend(backend)
+    try:
+        assert gemm(a, b, out=c, accumulate=True) is c
+    finally:
+        set_backend("numba")
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c, expected, **tol)
+    with pytest.raises(ValueError, match="gemm: accumulate=True adds to out, but no out was given"):
+        gemm(a, b, accumulate=True)
+
+
 def test_gemm_rejects_stacks_of_different_lengths():
     with pytest.raises(ValueError, match=r"got \(2, 3, 4\) @ \(3, 4, 5\)"):
         gemm(np.ones((2, 3, 4)), np.ones((3, 4, 5)))

@@ -53,12 +53,14 @@ def get_backend():
     return _backend
 
 
-def gemm(a, b, out=None):
+def gemm(a, b, out=None, accumulate=False):
     """Return A @ B. a: (M, K), b: (K, N), both float32 or both float64 -> (M, N) of that dtype.
 
     Or a stack of P products, as np.matmul: a (P, M, K), b (P, K, N) -> (P, M, N), all P in one parallel region
     (Winograd's 16 or 36 small products per layer).
     out: optional C-contiguous, writeable array of the result's shape to write into, sharing no memory with a or b.
+    accumulate: add A @ B to out instead (out += A @ B, the sum over chunks of images of a weight gradient,
+    without a temporary the size of out).
     """
     stacked = a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
     if not (stacked or (a.ndim == 2 and b.ndim == 2)) or a.shape[-1] != b.shape[-2]:
@@ -66,6 +68,8 @@ def gemm(a, b, out=None):
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise ValueError(f"gemm: expected two float32 or two float64 arrays, got {a.dtype} and {b.dtype}")
     shape = a.shape[:-1] + b.shape[-1:]
+    if out is None and accumulate:
+        raise ValueError("gemm: accumulate=True adds to out, but no out was given")
     if out is None:
         out = np.empty(shape, a.dtype)
     elif out.shape != shape or out.dtype != a.dtype or not (out.flags.c_contiguous and out.flags.writeable):
@@ -75,13 +79,17 @@ def gemm(a, b, out=None):
     elif np.may_share_memory(out, a) or np.may_share_memory(out, b):
         raise ValueError("gemm: out shares memory with a or b (C is written while B is still being read)")
     if a.shape[-1] == 0:
-        out[...] = 0
+        if not accumulate:
+            out[...] = 0
     elif _backend == "blas":
-        np.matmul(a, b, out=out)
+        if accumulate:
+            out += np.matmul(a, b)
+        else:
+            np.matmul(a, b, out=out)
     elif out.size:
         a3, b3, c3 = (a, b, out) if stacked else (a[None], b[None], out[None])
         _gemm(a3, *_flat_view(b3), b3.shape[2], c3, 3 * vector.lanes(a.dtype), numba.get_num_threads(),
-              a.dtype.type(0))
+              a.dtype.type(0), accumulate)
     return out
 
 
@@ -324,9 +332,10 @@ def _slice_width(N, products, widest, multiple, threads):
 
 
 @kernel(parallel=True)
-def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
-    """C_q = A_q @ B_q for every q: a (P, M, K), c (P, M, N) C-contiguous, B (P, K, N) as the flat view b, ldp,
-    ldk, ldn of _flat_view, N its columns. nr: columns of the register tile (3 vectors); zero: 0 in the dtype."""
+def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero, accumulate):
+    """C_q = A_q @ B_q (or C_q += A_q @ B_q if accumulate) for every q: a (P, M, K), c (P, M, N) C-contiguous,
+    B (P, K, N) as the flat view b, ldp, ldk, ldn of _flat_view, N its columns. nr: columns of the register
+    tile (3 vectors); zero: 0 in the dtype."""
     P, M, K = a.shape
     k_blocks, strips = (K + KC - 1) // KC, (M + MR - 1) // MR
     depth = (K + k_blocks - 1) // k_blocks              # equal blocks: K = 800 is 2 x 400, not 384 + 384 + 32
@@ -344,7 +353,7 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
         bp = np.empty(ns * depth, a.dtype)
         edge = np.empty(MR * nr, a.dtype)
         for p in range(k_blocks):
-            kc = min(depth, K - p * depth)
+            kc, add = min(depth, K - p * depth), accumulate or p > 0   # block 0 writes C (unless accumulating)
             _pack_b(b, ldp, ldk, ldn, q, p * depth, kc, j0, nc, nr, bp, zero)
             for strip in range(strips):
                 i, t = strip * MR, (q * k_blocks + p) * strips + strip
@@ -354,14 +363,14 @@ def _gemm(a, b, ldp, ldk, ldn, N, c, nr, threads, zero):
                     c0, cols = (q * M + i) * N + j, min(nr, N - j)
                     if cols > nr - lanes:                   # the tile needs all three vectors
                         if rows == MR and cols == nr:
-                            micro_kernel(ap, t, bp, b0, kc, nr, flat_c, c0, N, p > 0)
+                            micro_kernel(ap, t, bp, b0, kc, nr, flat_c, c0, N, add)
                         else:
                             micro_kernel(ap, t, bp, b0, kc, nr, edge, 0, nr, False)
-                            _put_edge(flat_c, c0, N, rows, cols, edge, nr, p > 0)
+                            _put_edge(flat_c, c0, N, rows, cols, edge, nr, add)
                     else:                                   # one or two: a vector at a time
                         for v in range(0, cols, lanes):
                             if rows == MR and v + lanes <= cols:
-                                narrow_kernel(ap, t, bp, b0 + v, kc, nr, flat_c, c0 + v, N, p > 0)
+                                narrow_kernel(ap, t, bp, b0 + v, kc, nr, flat_c, c0 + v, N, add)
                             else:
                                 narrow_kernel(ap, t, bp, b0 + v, kc, nr, edge, 0, nr, False)
-                                _put_edge(flat_c, c0 + v, N, rows, min(lanes, cols - v), edge, nr, p > 0)
+                                _put_edge(flat_c, c0 + v, N, rows, min(lanes, cols - v), edge, nr, add)

@@ -163,12 +163,12 @@ class Conv2d(Layer):
         if self._takes_winograd():
             return self._winograd_weight_gradient(x, dy)
         F, G = self.out_channels, self.groups
-        dw = np.zeros_like(self.weight.data).reshape(G, F // G, -1)      # (G, F/G, C/G*KH*KW)
+        dw = np.empty_like(self.weight.data).reshape(G, F // G, -1)      # (G, F/G, C/G*KH*KW)
         for n0, n1, cols in self._column_chunks(x):
             cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
             dy_g = self._by_group(dy[n0:n1])                              # (G, F/G, n*OH*OW)
             for g in range(G):
-                dw[g] += gemm(dy_g[g], cols[g].T)
+                gemm(dy_g[g], cols[g].T, out=dw[g], accumulate=n0 > 0)   # the first chunk writes, the rest add
         return dw.reshape(self.weight.shape)
 
     def _winograd_weight_gradient(self, x, dy):
@@ -200,8 +200,7 @@ class Conv2d(Layer):
         chunk, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
         padded = scratch("padded dy", chunk * F * 4 * TH * TW, x.dtype).reshape(chunk, F, 2 * TH, 2 * TW)
         padded[:, :, OH:], padded[:, :, :, OW:] = 0, 0                   # dy, zero past its last row or column
-        D, part = scratch("winograd dW", 2 * t * G * Cg * Fg, x.dtype).reshape(2, t * G, Cg, Fg)  # sum, one run's
-        D[...] = 0
+        D = scratch("winograd dW", t * G * Cg * Fg, x.dtype).reshape(t * G, Cg, Fg)      # the sum over the runs
         for n0, n1, V, rest in runs:
             n, T = n1 - n0, V.shape[2]
             E = rest.reshape(t, G * T * Fg)                               # (t, G, T, F/G)
@@ -209,8 +208,7 @@ class Conv2d(Layer):
             padded[:n, :, :OH, :OW] = dy[n0:n1]
             e = padded[:n].reshape(n, G, Fg, TH, 2, TW, 2).transpose(4, 6, 1, 0, 3, 5, 2).reshape(4, G * T * Fg)
             gemm(spread, e, out=E)
-            gemm(V.reshape(t * G, Cg, T), E.reshape(t * G, T, Fg), out=part)
-            D += part
+            gemm(V.reshape(t * G, Cg, T), E.reshape(t * G, T, Fg), out=D, accumulate=n0 > 0)
         dw = gemm(gather, D.reshape(t, G * Cg * Fg))                     # (r*r, G*Cg*Fg)
         return dw.reshape(r, r, G, Cg, Fg).transpose(2, 4, 3, 0, 1).reshape(F, Cg, r, r)
 

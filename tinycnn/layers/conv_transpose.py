@@ -96,7 +96,7 @@ class ConvTranspose2d(Layer):
         dy = np.ascontiguousarray(dy)
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         w = self.weight.data.reshape(C, -1)                               # (C, F*KH*KW)
-        dw = np.zeros_like(w)
+        dw = np.empty_like(w)
         dx = np.empty_like(x) if self.needs_input_grad else None
         rows = self._column_rows()
         chunk, runs = image_chunks(N, rows * H * W * x.itemsize, self.memory_budget)
@@ -106,7 +106,7 @@ class ConvTranspose2d(Layer):
             im2col(dy[n0:n1], KH, KW, SH, SW, PH, PW, dcols)
             x_cols = x[n0:n1].transpose(1, 0, 2, 3).reshape(C, -1)        # (C, n*H*W)
             if self.weight.trainable:
-                dw += gemm(x_cols, dcols.T)
+                gemm(x_cols, dcols.T, out=dw, accumulate=n0 > 0)          # the first chunk writes, the rest add
             if dx is not None:
                 dx[n0:n1] = gemm(w, dcols).reshape(C, n1 - n0, H, W).transpose(1, 0, 2, 3)
         if self.weight.trainable:
