@@ -1,4 +1,6 @@
 """Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3 and 5x5, stride 1)."""
+import functools
+
 import numpy as np
 
 from ..kernels import (AT_3x3, AT_5x5, G_3x3, G_5x5, col2im, filters_3x3, filters_5x5, gemm, im2col, inputs_3x3,
@@ -152,7 +154,7 @@ class Conv2d(Layer):
         if self.weight.trainable:
             self.weight.grad = self._weight_gradient(x, dy)               # dW_g = dY_g @ cols_g^T
         if self.bias is not None and self.bias.trainable:
-            self.bias.grad = dy.sum(axis=(0, 2, 3))                       # dbias = sum of dY over n, oh, ow
+            self.bias.grad = np.einsum("nfhw->f", dy)                    # dbias = sum of dY over n, oh, ow
         if not self.needs_input_grad:
             return None
         return self._input_gradient(dy, x.shape)                          # dx = col2im(W_g^T @ dY_g)
@@ -194,9 +196,8 @@ class Conv2d(Layer):
         (PH, PW), Fg, Cg = self.padding, F // G, C // G
         OH, OW = dy.shape[2:]
         TH, TW = (OH + 1) // 2, (OW + 1) // 2
-        inputs, (AT, Gm), t = WINOGRAD[r][1], WINOGRAD_MATRICES[r], (r + 1) ** 2
-        spread = np.kron(AT.T, AT.T).astype(x.dtype)                     # (t, 4): e's 2x2 -> an entry of E
-        gather = np.kron(Gm, Gm).T.astype(x.dtype)                       # (r*r, t): D's t -> a filter's r*r
+        inputs, t = WINOGRAD[r][1], (r + 1) ** 2
+        spread, gather = _gradient_matrices(r, x.dtype)                  # (t, 4): e's 2x2 -> an entry of E; (r*r, t)
         chunk, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
         padded = scratch("padded dy", chunk * F * 4 * TH * TW, x.dtype).reshape(chunk, F, 2 * TH, 2 * TW)
         padded[:, :, OH:], padded[:, :, :, OW:] = 0, 0                   # dy, zero past its last row or column
@@ -261,7 +262,7 @@ class Conv2d(Layer):
         F, Cg, KH, KW = self.weight.shape
         G = self.groups
         w = self.weight.data.reshape(G, F // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
-        return np.ascontiguousarray(w).reshape(G * Cg, F // G, KH, KW)
+        return w.reshape(G * Cg, F // G, KH, KW)        # a view (the filter transform reads it in place) if G = 1
 
     def _chunks(self, x_shape, dtype):
         """Yield (n0, n1, cols): runs of images [n0, n1) and an uninitialised column matrix for them,
@@ -281,12 +282,20 @@ class Conv2d(Layer):
             yield n0, n1, cols
 
 
+@functools.lru_cache(maxsize=None)
+def _gradient_matrices(r, dtype):
+    """Winograd dW's two fixed products for F(2x2, r x r), in `dtype`, made once: spread = kron(A, A) (t, 4)
+    turns a tile's 2x2 block e of dy into A e A^T, gather = kron(G, G)^T (r*r, t) turns D into G^T D G."""
+    AT, Gm = WINOGRAD_MATRICES[r]
+    return np.kron(AT.T, AT.T).astype(dtype), np.kron(Gm, Gm).T.astype(dtype)
+
+
 def image_chunks(n_images, bytes_per_image, budget):
     """-> (chunk, [(n0, n1), ...]): the batch cut into as few runs as keep each run's buffers under `budget` bytes,
     with at least one image a run however large, and the runs as equal as they can be (16 images under a
     budget of 13 are 8 + 8, not 13 + 3: a small last run multiplies small matrices). chunk: the longest run.
     Conv2d's and ConvTranspose2d's chunks, their budget the layer's memory_budget."""
-    most = int(np.clip(budget // bytes_per_image, 1, max(n_images, 1)))
+    most = max(int(budget // bytes_per_image), 1)
     count = max(1, -(-n_images // most))                # runs: ceil(n_images / most), one even for no images
     bounds = [i * n_images // count for i in range(count + 1)]
     return -(-n_images // count), list(zip(bounds[:-1], bounds[1:]))

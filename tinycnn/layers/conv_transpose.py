@@ -112,5 +112,5 @@ class ConvTranspose2d(Layer):
         if self.weight.trainable:
             self.weight.grad = dw.reshape(self.weight.shape)
         if self.bias is not None and self.bias.trainable:
-            self.bias.grad = dy.sum(axis=(0, 2, 3))
+            self.bias.grad = np.einsum("nfhw->f", dy)
         return dx
