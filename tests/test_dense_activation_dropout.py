@@ -94,6 +94,14 @@ def test_elementwise_layers_pass_gradcheck_in_any_layout(shape, seed, layout):
         assert tc.gradcheck(layer, x)
 
 
+@dtypes
+def test_relu_keeps_nan_and_infinities_as_np_maximum_does(dtype):
+    """A NaN from a diverged layer below stays NaN (so the loss shows it), bit for bit as np.maximum(x, 0)."""
+    x = np.array([[np.nan, -0.0, 0.0, -np.inf, np.inf, -2.5, 3.5]], dtype)
+    y = tc.ReLU().forward(x)
+    np.testing.assert_array_equal(y.view(f"u{y.itemsize}"), np.maximum(x, 0).view(f"u{y.itemsize}"))
+
+
 def test_relu_backward_of_a_transposed_input_is_the_gradient():
     """Regression: y kept x's memory order, so the kernel wrote into a copy and dx was uninitialised memory."""
     x = away_from_zero(np.random.default_rng(0), (3, 4, 5))

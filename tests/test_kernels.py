@@ -263,6 +263,11 @@ def kernel_calls(rng):
         kernels.lrn_backward(view(a), y, scale, view(dy), 5, t(1.5e-2), t(0.75), dx)
         return [y, scale, dx]
 
+    def relu_forward(view):
+        y = view(np.zeros(a.size, t))
+        kernels.relu_forward(view(a.ravel() - 20), y)
+        return [y]
+
     def relu_backward(view):
         dx = view(np.zeros(a.size, t))
         kernels.relu_backward(view(a.ravel() - 20), view(dy.ravel()), dx)
@@ -286,7 +291,7 @@ def kernel_calls(rng):
         return call
 
     return [("im2col", im2col), ("col2im", col2im), ("maxpool", maxpool), ("lrn", lrn),
-            ("relu_backward", relu_backward), ("sgd_update", sgd),
+            ("relu_forward", relu_forward), ("relu_backward", relu_backward), ("sgd_update", sgd),
             ("winograd_3x3", winograd(3, kernels.filters_3x3, kernels.inputs_3x3, kernels.outputs_3x3)),
             ("winograd_5x5", winograd(5, kernels.filters_5x5, kernels.inputs_5x5, kernels.outputs_5x5))]
 
