@@ -286,7 +286,7 @@ def kernel_calls(rng):
             y = view(np.zeros((2, 4, OH, OW), t))
             filters(view(rng.standard_normal((4, 3, r, r), t)), U)
             inputs(view(x), 1, 1, TH, TW, V)
-            outputs(view(rng.standard_normal((tile, 4, 2 * TH * TW), t)), TH, TW, y)
+            outputs(view(rng.standard_normal((tile, 4, 2 * TH * TW), t)), view(rng.standard_normal(4, t)), TH, TW, y)
             return [U, V, y]
         return call
 

@@ -99,14 +99,16 @@ def inputs_3x3(x, PH, PW, TH, TW, V):
 
 
 @kernel(parallel=True)
-def outputs_3x3(M, TH, TW, y):
-    """M: (16, F, n*TH*TW) -> fills y: (n, F, OH, OW) with A^T m A for every filter and tile.
+def outputs_3x3(M, bias, TH, TW, y):
+    """M: (16, F, n*TH*TW), bias: (F,) -> fills y: (n, F, OH, OW) with A^T m A + bias[f] for every filter f and
+    tile (the bias added here, while y is written, not in a second pass over y; zeros for dx).
 
     The last row or column of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters.
     Tile by tile, A^T written out as 24 additions for 4 outputs: its entries are only 0 and +-1.
     """
     n, F, OH, OW = y.shape
     for f in prange(F):
+        bf = bias[f]
         for b in range(n):
             for th in range(TH):
                 for tw in range(TW):
@@ -121,11 +123,11 @@ def outputs_3x3(M, TH, TW, y):
                     e2 = M[6, f, t] - M[10, f, t] - M[14, f, t]
                     e3 = M[7, f, t] - M[11, f, t] - M[15, f, t]
                     h, w = 2 * th, 2 * tw                # then times A: the same combination of columns
-                    y[b, f, h, w] = s0 + s1 + s2
+                    y[b, f, h, w] = s0 + s1 + s2 + bf
                     if w + 1 < OW:
-                        y[b, f, h, w + 1] = s1 - s2 - s3
+                        y[b, f, h, w + 1] = s1 - s2 - s3 + bf
                     if h + 1 < OH:
-                        y[b, f, h + 1, w] = e0 + e1 + e2
+                        y[b, f, h + 1, w] = e0 + e1 + e2 + bf
                         if w + 1 < OW:
-                            y[b, f, h + 1, w + 1] = e1 - e2 - e3
+                            y[b, f, h + 1, w + 1] = e1 - e2 - e3 + bf
 

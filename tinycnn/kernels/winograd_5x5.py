@@ -108,8 +108,9 @@ def inputs_5x5(x, PH, PW, TH, TW, V):
 
 
 @kernel(parallel=True)
-def outputs_5x5(M, TH, TW, y):
-    """M: (36, F, n*TH*TW) -> fills y: (n, F, OH, OW) with A^T m A for every filter and tile.
+def outputs_5x5(M, bias, TH, TW, y):
+    """M: (36, F, n*TH*TW), bias: (F,) -> fills y: (n, F, OH, OW) with A^T m A + bias[f] for every filter f and
+    tile (the bias added here, while y is written, not in a second pass over y; zeros for dx).
 
     A^T turns six values into two: (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2*(m3 - m4) + m5). The last row or column
     of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters. A^T written out, down
@@ -120,6 +121,7 @@ def outputs_5x5(M, TH, TW, y):
     T = n * TH * TW
     two = y.dtype.type(2)
     for f in prange(F):
+        bf = bias[f]
         down = np.empty((2, 6, T), y.dtype)             # A^T down the six rows of every tile
         for q in range(6):
             m0, m1, m2, m3, m4, m5 = M[q, f], M[6 + q, f], M[12 + q, f], M[18 + q, f], M[24 + q, f], M[30 + q, f]
@@ -133,8 +135,8 @@ def outputs_5x5(M, TH, TW, y):
                     s, row = down[i], y[b, f, 2 * th + i]
                     for tw in range(OW // 2):           # A^T across: each tile's two outputs of this row
                         t = t0 + tw
-                        row[2 * tw] = s[0, t] + s[1, t] + s[2, t] + s[3, t] + s[4, t]
-                        row[2 * tw + 1] = s[1, t] - s[2, t] + two * (s[3, t] - s[4, t]) + s[5, t]
+                        row[2 * tw] = s[0, t] + s[1, t] + s[2, t] + s[3, t] + s[4, t] + bf
+                        row[2 * tw + 1] = s[1, t] - s[2, t] + two * (s[3, t] - s[4, t]) + s[5, t] + bf
                     if OW % 2:
                         t = t0 + OW // 2
-                        row[OW - 1] = s[0, t] + s[1, t] + s[2, t] + s[3, t] + s[4, t]
+                        row[OW - 1] = s[0, t] + s[1, t] + s[2, t] + s[3, t] + s[4, t] + bf

@@ -80,12 +80,12 @@ class Conv2d(Layer):
         self.check_input(x, 4, self.in_channels, self.weight.data.dtype)
         self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
+        bias = self.bias.data if self.bias is not None else np.zeros(self.out_channels, x.dtype)
         if self._takes_winograd():
-            y = self._winograd(x, self.weight.data, self.padding)
+            y = self._winograd(x, self.weight.data, bias, self.padding)   # adds the bias as it writes y
         else:
             y = self._im2col_forward(x)
-        if self.bias is not None:
-            y += self.bias.data[:, None, None]
+            y += bias[:, None, None]
         self.save_for_backward(x=x)
         return y
 
@@ -105,10 +105,11 @@ class Conv2d(Layer):
         return y
         # end exercise
 
-    def _winograd(self, x, w, padding):
-        """y = x convolved with w at stride 1 by F(2x2, r x r), r = 3 or 5, chunk by chunk of images.
+    def _winograd(self, x, w, bias, padding):
+        """y = x convolved with w at stride 1, plus bias, by F(2x2, r x r), r = 3 or 5, chunk by chunk of images.
 
-        x: (N, C, H, W), w: (F, C/G, r, r), padding (PH, PW) -> y: (N, F, OH, OW), OH = H + 2*PH - r + 1 (and OW).
+        x: (N, C, H, W), w: (F, C/G, r, r), bias: (F,), padding (PH, PW) -> y: (N, F, OH, OW),
+        OH = H + 2*PH - r + 1 (and OW).
         For a tile d of x and a filter g, Y = A^T [(G g G^T) * (B^T d B)] A (the matrices are in the kernels'
         docstrings). A transformed tile has t = (r + 1)^2 entries, and a chunk of n images T = n*TH*TW tiles
         per channel, TH = ceil(OH / 2), TW = ceil(OW / 2). Summed over the channels, the t elementwise products
@@ -117,7 +118,7 @@ class Conv2d(Layer):
             U[k] (F, C/G) = (G g G^T)[k] for every filter and channel       (filters, once)
             V[k] (C, T)   = (B^T d B)[k] for every channel and tile         (inputs, per chunk)
             M[k] (F, T)   = U[k] @ V[k], group by group: the group's F/G rows of U and C/G rows of V
-            y             = A^T M A for every filter and tile               (outputs)
+            y             = A^T M A + bias for every filter and tile        (outputs)
 
         so 16 or 36 products per group and chunk, run as one stack of t*G products (one parallel region, not
         t*G of them: on small images, starting the threads costs as much as the products). V and M share one
@@ -139,7 +140,7 @@ class Conv2d(Layer):
             M = rest.reshape(t, F, T)
             inputs(x[n0:n1], PH, PW, TH, TW, V)
             gemm(U.reshape(t * G, Fg, Cg), V.reshape(t * G, Cg, T), out=M.reshape(t * G, Fg, T))   # one stack
-            outputs(M, TH, TW, y[n0:n1])
+            outputs(M, bias, TH, TW, y[n0:n1])
         return y
 
     def backward(self, dy):
@@ -232,7 +233,8 @@ class Conv2d(Layer):
         """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
         if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
-            return self._winograd(np.ascontiguousarray(dy), self._turned_weight(), (KH - 1 - PH, KW - 1 - PW))
+            no_bias = np.zeros(self.in_channels, dy.dtype)
+            return self._winograd(np.ascontiguousarray(dy), self._turned_weight(), no_bias, (KH - 1 - PH, KW - 1 - PW))
         w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
         dx = np.zeros(x_shape, dy.dtype)
         for n0, n1, dcols in self._chunks(x_shape, dy.dtype):
