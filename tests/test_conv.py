@@ -239,3 +239,20 @@ def test_a_first_layer_can_skip_its_input_gradient_without_changing_the_weight_g
     assert model.backward(dy) is None
     for p, g in zip(model.parameters(), grads):
         np.testing.assert_array_equal(p.grad, g)
+
+
+@pytest.mark.parametrize("make", [lambda: tc.Conv2d(3, 4, 3, stride=2, padding=1, rng=0),     # im2col's dW
+                                  lambda: tc.Conv2d(3, 4, 3, padding=1, rng=0),               # Winograd's dW
+                                  lambda: tc.ConvTranspose2d(3, 4, 3, stride=2, rng=0)])
+def test_weight_gradient_of_weights_assigned_as_a_transposed_view(make):
+    """Weights a user assigned in another axis order (Keras keeps filters last) are a view, not C-ordered:
+    backward gives the same dx and dW as for the same weights in C order."""
+    layer, same = make(), make()
+    w = np.random.default_rng(1).standard_normal(layer.weight.shape).astype(np.float32)
+    layer.weight.data = np.ascontiguousarray(w.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    same.weight.data = w
+    x = np.random.default_rng(2).standard_normal((2, 3, 7, 7)).astype(np.float32)
+    dy = np.random.default_rng(3).standard_normal(layer.forward(x, training=True).shape).astype(np.float32)
+    same.forward(x, training=True)
+    np.testing.assert_array_equal(layer.backward(dy), same.backward(dy))
+    np.testing.assert_array_equal(layer.weight.grad, same.weight.grad)

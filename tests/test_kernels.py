@@ -182,8 +182,10 @@ products = []
 for threads in (1, 2, 3):
     numba.set_num_threads(threads)
     assert numba.get_num_threads() == threads
-    products += [gemm(a, b), gemm(*stack)]
-print(all(np.array_equal(p, q) for p, q in zip(products[2:], products)))
+    summed = gemm(a, b)
+    gemm(a, b, out=summed, accumulate=True)                 # 2 A @ B, the second product added block by block
+    products += [gemm(a, b), gemm(*stack), summed]
+print(all(np.array_equal(p, q) for p, q in zip(products[3:], products)))
 """
 
 

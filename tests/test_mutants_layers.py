@@ -272,7 +272,9 @@ def test_too_small_an_input_for_a_non_square_padded_window():
 # -- activation.py -------------------------------------------------------------------------------------------
 
 def test_relu_output_is_c_ordered_for_a_transposed_input():
-    """ReLU.forward #6 (out=None), #9 (no out=): np.maximum keeps x's F order, the docstring promises C order."""
+    """ReLU.forward #6 (out=None), #9 (no out=) of the 2026-12-01 run: np.maximum keeps x's F order, the docstring
+    promises C order. (The forward pass is now the relu_forward kernel on a flat y = np.empty(x.shape): the
+    promise and this test stay.)"""
     x = floats(3, 5).T
     y = tc.ReLU().forward(x)
     assert y.flags.c_contiguous

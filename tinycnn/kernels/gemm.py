@@ -16,6 +16,7 @@ The structure is Goto's (as in BLIS and OpenBLAS):
             pack B[block p, slice] into NR-column strips: Bp[strip][k*NR + s] = B[p*D + k, slice + strip*NR + s]
             for every MR x NR tile of C in the slice:
                 the micro-kernel: for k in the block, C_tile += A[:, k] (outer product) B[k, :]
+                (where C's last columns fill at most two vectors: a tile one vector wide, once per vector)
 
 The micro-kernel is the outer-product form: the MR x NR tile of C lives in MR * 3 vector registers for the
 whole block. Each step of k loads 3 vectors of B's row k, and for each of the MR rows broadcasts A[r, k] and
@@ -59,8 +60,8 @@ def gemm(a, b, out=None, accumulate=False):
     Or a stack of P products, as np.matmul: a (P, M, K), b (P, K, N) -> (P, M, N), all P in one parallel region
     (Winograd's 16 or 36 small products per layer).
     out: optional C-contiguous, writeable array of the result's shape to write into, sharing no memory with a or b.
-    accumulate: add A @ B to out instead (out += A @ B, the sum over chunks of images of a weight gradient,
-    without a temporary the size of out).
+    accumulate: add A @ B to out instead (out += A @ B, the sum over chunks of images of a weight gradient;
+    the numba backend adds as it goes, without a temporary the size of out).
     """
     stacked = a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
     if not (stacked or (a.ndim == 2 and b.ndim == 2)) or a.shape[-1] != b.shape[-2]:

@@ -64,9 +64,9 @@ def inputs_3x3(x, PH, PW, TH, TW, V):
 
     Tile (th, tw) covers rows 2*th - PH .. +3 and columns 2*tw - PW .. +3 of x, zero outside the image.
     Parallel over channels. An image at a time, B^T written out (its entries are only 0 and +-1): B^T down
-    every tile row's four rows for every column, then across, so that each of the 16 entries is written for
-    all the image's tiles in a row (fewer, longer loops than tile by tile or tile row by tile row: on 4x4
-    maps those spend their time starting loops).
+    every tile row's four rows for every column, then across, each of the 16 entries for the image's tiles in
+    order, along V's last axis (fewer loops, and no copies of even and odd columns, than tile row by tile row:
+    on 4x4 maps those spent their time starting loops).
     """
     n, C, H, W = x.shape
     Hp, Wp = 2 * TH + 2, 2 * TW + 2                     # the zero-padded image the tiles cover
@@ -104,7 +104,7 @@ def outputs_3x3(M, bias, TH, TW, y):
     tile (the bias added here, while y is written, not in a second pass over y; zeros for dx).
 
     The last row or column of tiles may reach past OH or OW: those outputs are dropped. Parallel over filters.
-    Tile by tile, A^T written out as 24 additions for 4 outputs: its entries are only 0 and +-1.
+    Tile by tile, A^T written out as 24 additions for 4 outputs (its entries are only 0 and +-1), then the bias.
     """
     n, F, OH, OW = y.shape
     for f in prange(F):

@@ -68,7 +68,7 @@ def inputs_5x5(x, PH, PW, TH, TW, V):
 
     Tile (th, tw) covers rows 2*th - PH .. +5 and columns 2*tw - PW .. +5 of x, zero outside the image.
     Parallel over channels. An image at a time, B^T written out: down every tile row's six rows for every
-    column, then across, so that each of the 36 entries is written for all the image's tiles in a row.
+    column, then across, each of the 36 entries for the image's tiles in order, along V's last axis.
     """
     n, C, H, W = x.shape
     Hp, Wp = 2 * TH + 4, 2 * TW + 4                     # the zero-padded image the tiles cover

@@ -80,12 +80,13 @@ class Conv2d(Layer):
         self.check_input(x, 4, self.in_channels, self.weight.data.dtype)
         self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
-        bias = self.bias.data if self.bias is not None else np.zeros(self.out_channels, x.dtype)
-        if self._takes_winograd():
-            y = self._winograd(x, self.weight.data, bias, self.padding)   # adds the bias as it writes y
+        if self._takes_winograd():                      # adds the bias as it writes y
+            bias = self.bias.data if self.bias is not None else np.zeros(self.out_channels, x.dtype)
+            y = self._winograd(x, self.weight.data, bias, self.padding)
         else:
             y = self._im2col_forward(x)
-            y += bias[:, None, None]
+            if self.bias is not None:
+                y += self.bias.data[:, None, None]
         self.save_for_backward(x=x)
         return y
 
@@ -166,7 +167,7 @@ class Conv2d(Layer):
         if self._takes_winograd():
             return self._winograd_weight_gradient(x, dy)
         F, G = self.out_channels, self.groups
-        dw = np.empty_like(self.weight.data).reshape(G, F // G, -1)      # (G, F/G, C/G*KH*KW)
+        dw = np.empty(self.weight.shape, x.dtype).reshape(G, F // G, -1)  # (G, F/G, C/G*KH*KW), C-ordered
         for n0, n1, cols in self._column_chunks(x):
             cols = cols.reshape(G, -1, cols.shape[1])                     # (G, C/G*KH*KW, n*OH*OW)
             dy_g = self._by_group(dy[n0:n1])                              # (G, F/G, n*OH*OW)
@@ -287,7 +288,8 @@ class Conv2d(Layer):
 @functools.lru_cache(maxsize=None)
 def _gradient_matrices(r, dtype):
     """Winograd dW's two fixed products for F(2x2, r x r), in `dtype`, made once: spread = kron(A, A) (t, 4)
-    turns a tile's 2x2 block e of dy into A e A^T, gather = kron(G, G)^T (r*r, t) turns D into G^T D G."""
+    turns a tile's 2x2 block e of dy into A e A^T, gather = kron(G, G)^T (r*r, t) turns D into G^T D G.
+    Shared by every call: only ever read (gemm's A), never written."""
     AT, Gm = WINOGRAD_MATRICES[r]
     return np.kron(AT.T, AT.T).astype(dtype), np.kron(Gm, Gm).T.astype(dtype)
 

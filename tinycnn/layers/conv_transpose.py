@@ -96,7 +96,7 @@ class ConvTranspose2d(Layer):
         dy = np.ascontiguousarray(dy)
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         w = self.weight.data.reshape(C, -1)                               # (C, F*KH*KW)
-        dw = np.empty_like(w)
+        dw = np.empty(w.shape, w.dtype) if self.weight.trainable else None     # C-ordered, as gemm's out
         dx = np.empty_like(x) if self.needs_input_grad else None
         rows = self._column_rows()
         chunk, runs = image_chunks(N, rows * H * W * x.itemsize, self.memory_budget)
