@@ -394,9 +394,11 @@ def test_a_crash_an_endless_loop_or_a_syntax_error_in_one_exercise_leaves_the_ot
     put(workspace, "relu_backward", lines("return np.where(y > 0, dy, 0", " " * 8))       # a missing bracket
     rows = {row["name"]: row for row in grade.grade_workspace(workspace, ["relu_backward", "dense_backward"])}
     assert statuses(rows.values()) == dict(relu_backward="wrong", dense_backward="not graded")
+    with open(os.path.join(workspace, "tinycnn/layers/activation.py"), encoding="utf-8") as f:
+        body = 1 + next(i for i, line in enumerate(f, 1) if "# exercise: relu_backward" in line)   # the bad line
     assert rows["relu_backward"]["message"].startswith(
         "tinycnn/layers/activation.py does not import: raised SyntaxError: '(' was never closed "
-        "(tinycnn/layers/activation.py, line 29)")
+        f"(tinycnn/layers/activation.py, line {body})")
     assert "fix tinycnn/layers/activation.py first" in rows["dense_backward"]["message"]
 
 
