@@ -173,23 +173,19 @@ def _pack_b(b, ldp, ldk, ldn, q, p0, kc, j0, nc, nr, bp, zero):
 
 
 @kernel
-def _put_row(c, at, lanes, u0, u1, u2, accumulate):
-    """c[at : at + 3 * lanes] (+)= the three vectors u0, u1, u2."""
-    if accumulate:
-        u0 = vector.add(u0, vector.load(c, at))
-        u1 = vector.add(u1, vector.load(c, at + lanes))
-        u2 = vector.add(u2, vector.load(c, at + 2 * lanes))
-    vector.store(c, at, u0)
-    vector.store(c, at + lanes, u1)
-    vector.store(c, at + 2 * lanes, u2)
-
-
-@kernel
 def _put_vector(c, at, u, accumulate):
     """c[at : at + lanes] (+)= the vector u."""
     if accumulate:
         u = vector.add(u, vector.load(c, at))
     vector.store(c, at, u)
+
+
+@kernel
+def _put_row(c, at, lanes, u0, u1, u2, accumulate):
+    """c[at : at + 3 * lanes] (+)= the three vectors u0, u1, u2."""
+    _put_vector(c, at, u0, accumulate)
+    _put_vector(c, at + lanes, u1, accumulate)
+    _put_vector(c, at + 2 * lanes, u2, accumulate)
 
 
 @kernel
@@ -310,10 +306,7 @@ def _put_edge(c, c0, ldc, rows, cols, edge, nr, accumulate):
     for r in range(rows):
         at, to = r * nr, c0 + r * ldc
         for s in range(0, whole, lanes):
-            u = vector.load(edge, at + s)
-            if accumulate:
-                u = vector.add(u, vector.load(c, to + s))
-            vector.store(c, to + s, u)
+            _put_vector(c, to + s, vector.load(edge, at + s), accumulate)
         for s in range(whole, cols):
             if accumulate:
                 c[to + s] += edge[at + s]

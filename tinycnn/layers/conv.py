@@ -81,8 +81,7 @@ class Conv2d(Layer):
         self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
         if self._takes_winograd():                      # adds the bias as it writes y
-            bias = self.bias.data if self.bias is not None else np.zeros(self.out_channels, x.dtype)
-            y = self._winograd(x, self.weight.data, bias, self.padding)
+            y = self._winograd(x, self.weight.data, self.padding, self.bias.data if self.bias is not None else None)
         else:
             y = self._im2col_forward(x)
             if self.bias is not None:
@@ -106,10 +105,10 @@ class Conv2d(Layer):
         return y
         # end exercise
 
-    def _winograd(self, x, w, bias, padding):
+    def _winograd(self, x, w, padding, bias=None):
         """y = x convolved with w at stride 1, plus bias, by F(2x2, r x r), r = 3 or 5, chunk by chunk of images.
 
-        x: (N, C, H, W), w: (F, C/G, r, r), bias: (F,), padding (PH, PW) -> y: (N, F, OH, OW),
+        x: (N, C, H, W), w: (F, C/G, r, r), padding (PH, PW), bias: (F,) or None -> y: (N, F, OH, OW),
         OH = H + 2*PH - r + 1 (and OW).
         For a tile d of x and a filter g, Y = A^T [(G g G^T) * (B^T d B)] A (the matrices are in the kernels'
         docstrings). A transformed tile has t = (r + 1)^2 entries, and a chunk of n images T = n*TH*TW tiles
@@ -132,6 +131,7 @@ class Conv2d(Layer):
         TH, TW = (OH + 1) // 2, (OW + 1) // 2
         filters, inputs, outputs = WINOGRAD[r]
         t = (r + 1) ** 2
+        bias = np.zeros(F, x.dtype) if bias is None else bias            # the output transform adds it
         U = np.empty((t, F, Cg), x.dtype)
         filters(w, U)
         y = np.empty((N, F, OH, OW), x.dtype)
@@ -234,8 +234,7 @@ class Conv2d(Layer):
         """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
         if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
-            no_bias = np.zeros(self.in_channels, dy.dtype)
-            return self._winograd(np.ascontiguousarray(dy), self._turned_weight(), no_bias, (KH - 1 - PH, KW - 1 - PW))
+            return self._winograd(np.ascontiguousarray(dy), self._turned_weight(), (KH - 1 - PH, KW - 1 - PW))
         w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
         dx = np.zeros(x_shape, dy.dtype)
         for n0, n1, dcols in self._chunks(x_shape, dy.dtype):
