@@ -257,7 +257,9 @@ def kernel_calls(rng):
         kernels.maxpool_forward(view(x), 3, 3, 2, 2, 0, 0, y, argmax)
         dx = view(np.zeros(x.shape, t))
         kernels.maxpool_backward(view(np.ones((2, 3, 3, 2), t)), argmax, dx)
-        return [y, argmax, dx]
+        values = view(np.zeros((2, 3, 4, 3), t))
+        kernels.maxpool_values(view(x), 3, 3, 2, 2, 1, 1, values)
+        return [y, argmax, dx, values]
 
     def lrn(view):
         y, scale, dx = view(np.zeros(a.shape, t)), view(np.zeros(a.shape, t)), view(np.zeros(a.shape, t))

@@ -21,13 +21,16 @@ def pool_cases(draw):
                 x_layout=draw(layouts), dy_layout=draw(layouts))
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(case=pool_cases())
-def test_maxpool_equals_reference(case, dtype):
+def test_maxpool_equals_reference(case, dtype, training):
+    """Training finds the winners with the values (maxpool_forward); evaluation the values alone (maxpool_values),
+    and a backward after it finds the winners then."""
     rng = np.random.default_rng(case["seed"])
     pool = tc.MaxPool2d(case["kernel"], case["stride"], case["padding"])
     x = distinct(rng, case["shape"], dtype)
-    y = pool.forward(in_layout(x, case["x_layout"]))
+    y = pool.forward(in_layout(x, case["x_layout"]), training)
     assert y.dtype == dtype
     assert_close(y, ref.maxpool2d_forward(x, pool.kernel_size, pool.stride, pool.padding))
     dy = rng.standard_normal(y.shape).astype(dtype)
@@ -65,9 +68,17 @@ def test_paper_pooling_shapes():
     assert pool.output_shape((256, 13, 13)) == (256, 6, 6)
 
 
-def test_a_nan_in_a_window_propagates():
-    x = np.array([[[[1.0, np.nan], [3.0, 2.0]]]])
-    assert np.isnan(tc.MaxPool2d(2).forward(x)).all()
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("at", [(h, w) for h in range(3) for w in range(3)])
+def test_a_nan_anywhere_in_a_window_propagates(at, training):
+    """A NaN in any row and column of the window, the first row (where the column maxima start) or a later one
+    (where they are compared), padded or not."""
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    x[(0, 0) + at] = np.nan
+    assert np.isnan(tc.MaxPool2d(3).forward(x, training)).all()
+    y = tc.MaxPool2d(3, 2, padding=1).forward(x, training)                  # 2x2 windows, the NaN in 1, 2 or 4
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref.maxpool2d_forward(x, (3, 3), (2, 2), (1, 1))))
+    assert 1 <= np.isnan(y).sum() < 4 or at == (1, 1)
 
 
 def test_gradcheck_catches_a_pool_backward_that_overwrites_instead_of_adding():

@@ -2,7 +2,7 @@
 AdaptiveAvgPool2d, the mean over a fixed grid of windows sized to fit any input (torchvision's AlexNet)."""
 import numpy as np
 
-from ..kernels import maxpool_backward, maxpool_forward
+from ..kernels import maxpool_backward, maxpool_forward, maxpool_values
 from .base import Layer, pair, window, window_output_hw
 
 
@@ -25,7 +25,8 @@ class MaxPool2d(Layer):
     Padding must be at most half the window, so every window holds at least one real pixel.
 
     Saved for backward: x_shape, dtype, and argmax (N, C, OH, OW): each window's winner as the flat index
-    h*W + w in its input plane.
+    h*W + w in its input plane. Evaluation (training=False) finds the values alone, 2-3x faster, and keeps x
+    instead: a backward after it finds the winners then.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -52,17 +53,27 @@ class MaxPool2d(Layer):
         x = np.ascontiguousarray(x)
         out_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
         y = np.empty(out_shape, x.dtype)
-        argmax = np.empty(out_shape, np.int32)
-        maxpool_forward(x, *self.kernel_size, *self.stride, *self.padding, y, argmax)
-        self.save_for_backward(x_shape=x.shape, dtype=x.dtype, argmax=argmax)
+        if training:                                    # backward will need each window's winner
+            self.save_for_backward(x_shape=x.shape, dtype=x.dtype, argmax=self._winners(x, y))
+        else:                                           # the values alone; a backward after it finds the winners
+            maxpool_values(x, *self.kernel_size, *self.stride, *self.padding, y)
+            self.save_for_backward(x_shape=x.shape, dtype=x.dtype, x=x, argmax=None)
         return y
+
+    def _winners(self, x, y):
+        """Fills y and returns argmax: (N, C, OH, OW), each window's winner."""
+        argmax = np.empty(y.shape, np.int32)
+        maxpool_forward(x, *self.kernel_size, *self.stride, *self.padding, y, argmax)
+        return argmax
 
     def backward(self, dy):
         """dy: (N, C, OH, OW) -> dx: (N, C, H, W)."""
         saved = self.saved()
-        self.check_dy(dy, saved.argmax.shape, saved.dtype)
+        out_shape = (saved.x_shape[0],) + self.output_shape(saved.x_shape[1:])
+        self.check_dy(dy, out_shape, saved.dtype)
+        argmax = saved.argmax if saved.argmax is not None else self._winners(saved.x, np.empty(out_shape, saved.dtype))
         dx = np.zeros(saved.x_shape, saved.dtype)
-        maxpool_backward(np.ascontiguousarray(dy), saved.argmax, dx)
+        maxpool_backward(np.ascontiguousarray(dy), argmax, dx)
         return dx
 
 
