@@ -32,11 +32,14 @@ def args(case):
     return case["size"], case["alpha"], case["beta"], case["k"]
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(case=lrn_cases())
-def test_lrn_equals_reference(case, dtype):
+def test_lrn_equals_reference(case, dtype, training):
+    """Training keeps s for backward; evaluation writes it to scratch memory, and a backward after it
+    normalises again."""
     layer, x, rng = make(case, dtype)
-    y = layer.forward(in_layout(x, case["x_layout"]))
+    y = layer.forward(in_layout(x, case["x_layout"]), training)
     assert y.dtype == dtype
     assert_close(y, ref.lrn_forward(x, *args(case)))
     dy = rng.standard_normal(x.shape).astype(dtype)

@@ -523,7 +523,7 @@ def test_lrn_normalises_float32_in_float32_when_nothing_overflows():
     docstring: a, y and s are saved as the kernel sees them, in float64 only when the float32 squares
     overflowed."""
     lrn = tc.LocalResponseNorm()
-    y = lrn.forward(floats(2, 6, 3, 3))
+    y = lrn.forward(floats(2, 6, 3, 3), training=True)
     saved = lrn.saved()
     assert y.dtype == saved.a.dtype == saved.y.dtype == saved.s.dtype == np.float32
     lrn.forward(floats(2, 6, 3, 3) * np.float32(1e20))

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..kernels import lrn_backward, lrn_forward
 from .base import Layer, Parameter, check_dtype
+from .scratch import scratch
 
 
 class LocalResponseNorm(Layer):
@@ -29,7 +30,8 @@ class LocalResponseNorm(Layer):
     normalised in float64, and the result cast back.
 
     Saved for backward: x_shape and dtype; a, y and s as the kernel sees them, (N*G, C/G, H*W), each group a
-    separate "image" (in float64 when the float32 squares overflowed).
+    separate "image" (in float64 when the float32 squares overflowed). Evaluation (training=False) writes s
+    to scratch memory and keeps none: a backward after it normalises a again.
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
@@ -58,16 +60,18 @@ class LocalResponseNorm(Layer):
                              f"input of shape {x.shape}")
         G = self.groups
         a = np.ascontiguousarray(x).reshape(N * G, C // G, H * W)    # each group is a separate "image"
-        y, s, overflowed = self._normalise(a)
+        y, s, overflowed = self._normalise(a, keep_s=training)
         if overflowed and a.dtype == np.float32:       # squares beyond float32's range: redo it in float64
             a = a.astype(np.float64)
-            y, s, _ = self._normalise(a)
-        self.save_for_backward(x_shape=x.shape, dtype=x.dtype, a=a, y=y, s=s)
+            y, s, _ = self._normalise(a, keep_s=training)
+        self.save_for_backward(x_shape=x.shape, dtype=x.dtype, a=a, y=y, s=s if training else None)
         return y.reshape(x.shape).astype(x.dtype, copy=False)
 
-    def _normalise(self, a):
-        """-> (y, s, whether a square overflowed), each window's s = k + alpha * sum a_j^2."""
-        y, s = np.empty_like(a), np.empty_like(a)
+    def _normalise(self, a, keep_s=True):
+        """-> (y, s, whether a square overflowed), each window's s = k + alpha * sum a_j^2; s in scratch memory,
+        overwritten by the next call, unless keep_s."""
+        y = np.empty_like(a)
+        s = np.empty_like(a) if keep_s else scratch("lrn scale", a.size, a.dtype).reshape(a.shape)
         like_a = a.dtype.type                 # like_a(0.75): the constant as a's float type, so float32 stays float32
         overflowed = lrn_forward(a, self.size, like_a(self.alpha), like_a(self.beta), like_a(self.k), y, s)
         return y, s, overflowed
@@ -76,10 +80,12 @@ class LocalResponseNorm(Layer):
         """dy: (N, C, H, W) -> dx: (N, C, H, W)."""
         saved = self.saved()
         self.check_dy(dy, saved.x_shape, saved.dtype)
-        a = saved.a
+        a, y, s = saved.a, saved.y, saved.s
+        if s is None:                                  # after evaluation: s again, from a
+            y, s, _ = self._normalise(a)
         dx = np.empty_like(a)
         like_a = a.dtype.type
-        lrn_backward(a, saved.y, saved.s, np.ascontiguousarray(dy, a.dtype).reshape(a.shape), self.size,
+        lrn_backward(a, y, s, np.ascontiguousarray(dy, a.dtype).reshape(a.shape), self.size,
                      like_a(2 * self.alpha * self.beta), like_a(self.beta), dx)
         return dx.reshape(saved.x_shape).astype(saved.dtype, copy=False)
 
