@@ -142,6 +142,78 @@ def test_winograd_weight_gradient_float32_error_at_a_conv2_like_depth(r):
     assert error <= WINOGRAD_DW_FLOAT32[r], error
 
 
+# (K, s) pairs whose K x K filters at stride s cut into 3x3 or 5x5 phases with at most 0.6 of im2col's products
+PHASE_FILTERS = [(6, 2), (8, 3), (9, 2), (9, 3), (10, 2), (11, 4), (12, 4)]
+
+
+@st.composite
+def phase_cases(draw):
+    """Strided convolutions that take Winograd on the image's phases: padding 0 to K/2 (each side its own),
+    sizes that leave 1-3 outputs or a few more, whose last rows and columns no window reads, and groups."""
+    groups, (k, s) = draw(st.integers(1, 2)), draw(st.sampled_from(PHASE_FILTERS))
+    ph, pw = draw(st.integers(0, k // 2)), draw(st.integers(0, k // 2))
+    h, w = draw(st.integers(k - 2 * ph, k - 2 * ph + 3 * s)), draw(st.integers(k - 2 * pw, k - 2 * pw + 3 * s))
+    return dict(shape=(draw(st.integers(1, 2)), groups * draw(st.integers(1, 2)), h, w),
+                cout=groups * draw(st.integers(1, 2)), kernel=(k, k), stride=(s, s), padding=(ph, pw),
+                groups=groups, seed=draw(st.integers(0, 2**32 - 1)), x_layout=draw(layouts), dy_layout=draw(layouts))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(case=phase_cases())
+def test_strided_conv_on_phases_equals_reference_and_the_im2col_path(case, dtype):
+    conv, x, rng = make_conv(case, dtype)
+    assert conv._takes_phases() and not conv._takes_winograd()
+    y = conv.forward(in_layout(x, case["x_layout"]), training=True)
+    assert y.dtype == dtype
+    assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.groups))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = conv.backward(in_layout(dy, case["dy_layout"]))
+    ref_dx, ref_dw, ref_db = ref.conv2d_backward(x, conv.weight.data, dy, conv.stride, conv.padding, conv.groups)
+    assert dx.dtype == conv.weight.grad.dtype == dtype
+    assert_close(dx, ref_dx)
+    assert_close_to_the_largest(conv.weight.grad, ref_dw, 5 if -(-case["kernel"][0] // case["stride"][0]) == 5 else 3)
+    assert_close(conv.bias.grad, ref_db)
+    grads = conv.weight.grad.copy()
+    conv.winograd = False
+    assert not conv._takes_phases()
+    assert_close(conv.forward(x), y)
+    assert_close(conv.backward(dy), dx)
+    assert_close_to_the_largest(grads, conv.weight.grad, 5 if -(-case["kernel"][0] // case["stride"][0]) == 5 else 3)
+
+
+@given(case=phase_cases())
+def test_strided_conv_on_phases_passes_gradcheck(case):
+    conv, x, _ = make_conv(case, np.float64)
+    assert tc.gradcheck(conv, in_layout(x, case["x_layout"]))
+
+
+def test_strided_conv_on_phases_in_chunks_equals_one_chunk(monkeypatch):
+    """conv1's 11x11 at stride 4 on phases, a memory budget of one byte: every image its own chunk."""
+    rng = np.random.default_rng(0)
+    conv = tc.Conv2d(3, 4, 11, stride=4, padding=2, dtype=np.float64, rng=rng)
+    x, dy = rng.standard_normal((3, 3, 23, 21)), rng.standard_normal((3, 4, 5, 4))
+    chunks = record_chunks(monkeypatch, tc.layers.conv)
+    y, dx = conv.forward(x, training=True), conv.backward(dy)
+    dw = conv.weight.grad.copy()
+    conv.memory_budget = 1
+    assert_close(conv.forward(x, training=True), y)
+    assert_close(conv.backward(dy), dx)
+    assert_close(conv.weight.grad, dw)
+    assert [len(runs) for runs in chunks] == [1, 1, 1, 3, 3, 3]      # forward, dW, dx: in one chunk, then three
+
+
+def test_phases_take_strided_filters_that_cut_into_3x3_or_5x5_and_save_products():
+    assert [(k, s) for k in range(1, 13) for s in range(2, 6) if tc.Conv2d(1, 1, k, stride=s)._takes_phases()] \
+        == sorted(PHASE_FILTERS)
+    assert tc.Conv2d(3, 96, 11, stride=4)._takes_phases()           # the paper's conv1: 0.53 of the products
+    assert not tc.Conv2d(3, 32, 5, stride=2, padding=2)._takes_phases()    # the mini network's: 0.64
+    assert not tc.Conv2d(3, 4, 11, stride=(4, 2))._takes_phases()
+    assert not tc.Conv2d(3, 4, (11, 9), stride=4)._takes_phases()
+    conv = tc.Conv2d(3, 4, 11, stride=4)
+    conv.winograd = False
+    assert not conv._takes_phases()
+
+
 @pytest.mark.parametrize("n, most, runs", [
     (16, 13, [(0, 8), (8, 16)]),                         # not 13 + 3
     (16, 3, [(0, 2), (2, 5), (5, 8), (8, 10), (10, 13), (13, 16)]),
@@ -203,7 +275,8 @@ def test_conv_in_chunks_of_images_equals_the_reference(monkeypatch, case):
     side = case.pop("side")
     rng = np.random.default_rng(0)
     conv = tc.Conv2d(**case, dtype=np.float64, rng=rng)
-    assert not conv._takes_winograd()
+    conv.winograd = False                                           # conv1 would take Winograd on its phases
+    assert not conv._takes_winograd() and not conv._takes_phases()
     x = rng.standard_normal((5, case["in_channels"], side, side))
     chunks = record_chunks(monkeypatch, tc.layers.conv)
     conv.memory_budget = 1

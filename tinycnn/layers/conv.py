@@ -42,6 +42,10 @@ class Conv2d(Layer):
     multiplications, in chunks under the same memory_budget. dx is then the convolution of dy, padded by
     r - 1 - P, with the filters turned 180 degrees and their in and out channels swapped; dW is the forward
     pass's bilinear form differentiated by the filter.
+    A strided convolution whose stride s cuts its filters into 3x3 or 5x5 phases takes Winograd too, when that
+    makes at most 0.6 of im2col's multiplications (the paper's conv1, 11x11 at stride 4: 0.53): the image cut
+    into s x s phases, C*s*s channels each 1/s of the size, convolved at stride 1 with the filters cut the same
+    way (_phases, _phase_weight).
     Set `conv.winograd = False` to use im2col + GEMM throughout.
 
     Saved for backward: x, the input (C-ordered).
@@ -80,8 +84,13 @@ class Conv2d(Layer):
         self.check_input(x, 4, self.in_channels, self.weight.data.dtype)
         self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
+        bias = self.bias.data if self.bias is not None else None
         if self._takes_winograd():                      # adds the bias as it writes y
-            y = self._winograd(x, self.weight.data, self.padding, self.bias.data if self.bias is not None else None)
+            y = self._winograd(x, self.weight.data, self.padding, bias)
+        elif self._takes_phases():                      # stride s: stride 1 on the image's s x s phases
+            phases = self._phases(x)
+            self.save_for_backward(x=x, phases=phases)
+            return self._winograd(phases, self._phase_weight(self.weight.data), (0, 0), bias)
         else:
             y = self._im2col_forward(x)
             if self.bias is not None:
@@ -165,7 +174,10 @@ class Conv2d(Layer):
         """dW_g = dY_g @ cols_g^T, summed over the chunks of images; or Winograd (3x3, 5x5, stride 1).
         -> (F, C/G, KH, KW)."""
         if self._takes_winograd():
-            return self._winograd_weight_gradient(x, dy)
+            return self._winograd_weight_gradient(x, dy, self.kernel_size[0], self.padding)
+        if self._takes_phases():
+            dw = self._winograd_weight_gradient(self.saved().phases, dy, self._phase_size(), (0, 0))
+            return self._unphase_weight(dw)
         F, G = self.out_channels, self.groups
         dw = np.empty(self.weight.shape, x.dtype).reshape(G, F // G, -1)  # (G, F/G, C/G*KH*KW), C-ordered
         for n0, n1, cols in self._column_chunks(x):
@@ -175,8 +187,9 @@ class Conv2d(Layer):
                 gemm(dy_g[g], cols[g].T, out=dw[g], accumulate=n0 > 0)   # the first chunk writes, the rest add
         return dw.reshape(self.weight.shape)
 
-    def _winograd_weight_gradient(self, x, dy):
-        """dW by F(2x2, r x r), r = 3 or 5. x: (N, C, H, W), dy: (N, F, OH, OW) -> (F, C/G, r, r).
+    def _winograd_weight_gradient(self, x, dy, r, padding):
+        """dW by F(2x2, r x r), r = 3 or 5, x padded by `padding` (PH, PW). x: (N, C, H, W), dy: (N, F, OH, OW)
+        -> (F, C/G, r, r).
 
         The forward pass gives each tile Y = A^T [U * V] A, U = G g G^T, V = B^T d B. Its gradient by U is
         (A e A^T) * V, e the 2x2 block of dy over the tile's outputs (zero past OH or OW), and so
@@ -194,8 +207,8 @@ class Conv2d(Layer):
         so (r*r*C/G) multiplications per tile and filter become t*C/G, as in the forward pass.
         """
         N, C, H, W = x.shape
-        F, r, G = self.out_channels, self.kernel_size[0], self.groups
-        (PH, PW), Fg, Cg = self.padding, F // G, C // G
+        F, G = self.out_channels, self.groups
+        (PH, PW), Fg, Cg = padding, F // G, C // G
         OH, OW = dy.shape[2:]
         TH, TW = (OH + 1) // 2, (OW + 1) // 2
         inputs, t = WINOGRAD[r][1], (r + 1) ** 2
@@ -234,7 +247,10 @@ class Conv2d(Layer):
         """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
         if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
-            return self._winograd(np.ascontiguousarray(dy), self._turned_weight(), (KH - 1 - PH, KW - 1 - PW))
+            return self._winograd(np.ascontiguousarray(dy), self._turned(self.weight.data), (KH - 1 - PH, KW - 1 - PW))
+        if self._takes_phases():           # the same on the phases, P = 0: the phases' gradient, then put together
+            r, w = self._phase_size(), self._phase_weight(self.weight.data)
+            return self._unphase(self._winograd(np.ascontiguousarray(dy), self._turned(w), (r - 1, r - 1)), x_shape)
         w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
         dx = np.zeros(x_shape, dy.dtype)
         for n0, n1, dcols in self._chunks(x_shape, dy.dtype):
@@ -256,15 +272,75 @@ class Conv2d(Layer):
         return (self.winograd and self.kernel_size in ((3, 3), (5, 5)) and self.stride == (1, 1)
                 and max(self.padding) <= r - 1)
 
-    def _turned_weight(self):
+    def _turned(self, w):
         """The filters of dx = conv(dy): w[f, c] turned 180 degrees, in and out channels swapped per group.
 
-        (F, C/G, r, r) -> (C, F/G, r, r)
+        w: (F, C/G, r, r) -> (C, F/G, r, r)
         """
-        F, Cg, KH, KW = self.weight.shape
+        F, Cg, KH, KW = w.shape
         G = self.groups
-        w = self.weight.data.reshape(G, F // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+        w = w.reshape(G, F // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
         return np.ascontiguousarray(w).reshape(G * Cg, F // G, KH, KW)   # a copy: filters_3x3 reads a view 4x slower
+
+    def _takes_phases(self):
+        """Square filters K x K at stride s > 1 that cut into r x r phases, r = ceil(K / s) = 3 or 5, where Winograd
+        on the phases makes at most 0.6 of im2col's multiplications: s*s*C channels times (r + 1)^2 / 4 per
+        output (F(2x2, r x r)) against C*K*K. The paper's conv1, K = 11, s = 4: 16*C*4 = 64*C against 121*C. The
+        mini network's conv1, K = 5, s = 2: 0.64, and there its backward pass ran 1.5x slower than im2col's
+        (this project's 2-core AVX-512 machine, 2026-12-01)."""
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        if not self.winograd or KH != KW or SH != SW or SH == 1:
+            return False
+        s, r = SH, self._phase_size()
+        return r in (3, 5) and s * s * (r + 1) ** 2 <= 0.6 * 4 * KH * KH
+
+    def _phase_size(self):
+        """r = ceil(K / s): the side of a filter's phases."""
+        return -(-self.kernel_size[0] // self.stride[0])
+
+    def _phases(self, x):
+        """x: (N, C, H, W) -> its s x s phases (N, C*s*s, Hs, Ws), Hs = OH + r - 1 (and Ws):
+        phases[n, (c*s + a)*s + b, i, j] = x[n, c, s*i + a - PH, s*j + b - PW], zero outside the image.
+
+        A convolution of x at stride s is a convolution of its phases at stride 1 without padding, with the
+        filters cut the same way (_phase_weight): output (oh, ow) reads pixel (s*oh + i - PH, s*ow + j - PW)
+        for i = s*i' + a, which is phase (a, b)'s pixel (oh + i', ow + j')."""
+        N, C, H, W = x.shape
+        s, r, (PH, PW) = self.stride[0], self._phase_size(), self.padding
+        _, OH, OW = self.output_shape(x.shape[1:])
+        Hs, Ws = OH + r - 1, OW + r - 1
+        padded = np.zeros((N, C, s * Hs, s * Ws), x.dtype)
+        h, w = min(H, s * Hs - PH), min(W, s * Ws - PW)            # the rows and columns some window reads
+        padded[:, :, PH:PH + h, PW:PW + w] = x[:, :, :h, :w]
+        return padded.reshape(N, C, Hs, s, Ws, s).transpose(0, 1, 3, 5, 2, 4).reshape(N, C * s * s, Hs, Ws)
+
+    def _unphase(self, phases, x_shape):
+        """The inverse of _phases, for dx: (N, C*s*s, Hs, Ws) -> x_shape (N, C, H, W); pixels that no window
+        reads get 0."""
+        N, C, H, W = x_shape
+        s, (PH, PW) = self.stride[0], self.padding
+        Hs, Ws = phases.shape[2:]
+        padded = phases.reshape(N, C, s, s, Hs, Ws).transpose(0, 1, 4, 2, 5, 3).reshape(N, C, s * Hs, s * Ws)
+        dx = np.zeros(x_shape, phases.dtype)
+        h, w = min(H, s * Hs - PH), min(W, s * Ws - PW)
+        dx[:, :, :h, :w] = padded[:, :, PH:PH + h, PW:PW + w]
+        return dx
+
+    def _phase_weight(self, w):
+        """w: (F, C/G, K, K) -> its phases (F, C/G*s*s, r, r), w_phase[f, (c*s + a)*s + b, i, j] = w[f, c, s*i + a,
+        s*j + b], zero past K."""
+        F, Cg, K, _ = w.shape
+        s, r = self.stride[0], self._phase_size()
+        padded = np.zeros((F, Cg, r * s, r * s), w.dtype)
+        padded[:, :, :K, :K] = w
+        return padded.reshape(F, Cg, r, s, r, s).transpose(0, 1, 3, 5, 2, 4).reshape(F, Cg * s * s, r, r)
+
+    def _unphase_weight(self, dw):
+        """The inverse of _phase_weight, for dW: (F, C/G*s*s, r, r) -> (F, C/G, K, K) (the taps past K dropped)."""
+        F, K = self.out_channels, self.kernel_size[0]
+        s, r = self.stride[0], self._phase_size()
+        whole = dw.reshape(F, -1, s, s, r, r).transpose(0, 1, 4, 2, 5, 3).reshape(F, -1, r * s, r * s)
+        return np.ascontiguousarray(whole[:, :, :K, :K])
 
     def _chunks(self, x_shape, dtype):
         """Yield (n0, n1, cols): runs of images [n0, n1) and an uninitialised column matrix for them,
