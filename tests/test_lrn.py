@@ -143,6 +143,23 @@ def test_reference_comparison_catches_a_kernel_whose_window_is_not_cut_at_the_ed
         assert_close(layer.forward(x), ref.lrn_forward(x, 3, 1.0, 0.75, 2.0))
 
 
+def test_training_keeps_s_in_one_array_and_follows_a_new_shape():
+    """s lives in the layer's own array, the same one pass after pass of one shape; a pass of another shape (or
+    dtype) gets a new one, and every backward still matches the reference."""
+    rng = np.random.default_rng(0)
+    layer = tc.LocalResponseNorm(3, 1e-2, 0.75, 2.0)
+    kept = []
+    for shape, dtype in [((2, 5, 3, 3), np.float64), ((2, 5, 3, 3), np.float64), ((1, 5, 6, 3), np.float64),
+                         ((1, 5, 6, 3), np.float32), ((1, 5, 6, 3), np.float32)]:
+        x, dy = (rng.standard_normal(shape) * 3).astype(dtype), rng.standard_normal(shape).astype(dtype)
+        assert_close(layer.forward(x, training=True), ref.lrn_forward(x, 3, 1e-2, 0.75, 2.0))
+        kept.append(layer.saved().s)
+        assert kept[-1].dtype == dtype
+        assert_close(layer.backward(dy), ref.lrn_backward(x, dy, 3, 1e-2, 0.75, 2.0))
+    assert kept[0] is kept[1] and kept[3] is kept[4]
+    assert kept[1] is not kept[2] and kept[2] is not kept[3]     # same size, new shape; then a new dtype
+
+
 def test_even_size_is_refused():
     with pytest.raises(ValueError, match="odd"):
         tc.LocalResponseNorm(4)

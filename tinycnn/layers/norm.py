@@ -30,8 +30,10 @@ class LocalResponseNorm(Layer):
     normalised in float64, and the result cast back.
 
     Saved for backward: x_shape and dtype; a, y and s as the kernel sees them, (N*G, C/G, H*W), each group a
-    separate "image" (in float64 when the float32 squares overflowed). Evaluation (training=False) writes s
-    to scratch memory and keeps none: a backward after it normalises a again.
+    separate "image" (in float64 when the float32 squares overflowed). s lives in an array the layer keeps
+    from step to step (only backward reads it; fresh memory for it cost the paper's conv1 LRN more than the
+    normalisation at batch 32); evaluation (training=False) writes s to scratch memory and keeps none, and a
+    backward after it normalises a again.
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
@@ -68,13 +70,22 @@ class LocalResponseNorm(Layer):
         return y.reshape(x.shape).astype(x.dtype, copy=False)
 
     def _normalise(self, a, keep_s=True):
-        """-> (y, s, whether a square overflowed), each window's s = k + alpha * sum a_j^2; s in scratch memory,
-        overwritten by the next call, unless keep_s."""
+        """-> (y, s, whether a square overflowed), each window's s = k + alpha * sum a_j^2; s in the layer's
+        own array if keep_s, else in scratch memory that the next layer's call overwrites."""
         y = np.empty_like(a)
-        s = np.empty_like(a) if keep_s else scratch("lrn scale", a.size, a.dtype).reshape(a.shape)
+        s = self._kept_s(a) if keep_s else scratch("lrn scale", a.size, a.dtype).reshape(a.shape)
         like_a = a.dtype.type                 # like_a(0.75): the constant as a's float type, so float32 stays float32
         overflowed = lrn_forward(a, self.size, like_a(self.alpha), like_a(self.beta), like_a(self.k), y, s)
         return y, s, overflowed
+
+    def _kept_s(self, a):
+        """The layer's array for s, a's shape and dtype: the same one pass after pass (each forward pass
+        overwrites what the last saved, which only its backward reads)."""
+        s = getattr(self, "_s", None)
+        if s is None or s.shape != a.shape or s.dtype != a.dtype:
+            self._s = s = None                          # let the old one go before the new one is made
+            self._s = s = np.empty_like(a)
+        return s
 
     def backward(self, dy):
         """dy: (N, C, H, W) -> dx: (N, C, H, W)."""
