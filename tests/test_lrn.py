@@ -160,6 +160,22 @@ def test_training_keeps_s_in_one_array_and_follows_a_new_shape():
     assert kept[1] is not kept[2] and kept[2] is not kept[3]     # same size, new shape; then a new dtype
 
 
+@pytest.mark.parametrize("scale", [3.0, 1e20], ids=["float32", "redone in float64"])
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+def test_another_lrn_layers_pass_between_forward_and_backward_changes_nothing(training, scale):
+    """Evaluation writes s to scratch memory that the next LRN layer's pass overwrites: so it keeps none, and
+    its backward normalises again. Training keeps each layer's own s (also when squares overflow float32 and
+    the layer works in float64). Either way a layer's backward after another layer's forward pass is right."""
+    rng = np.random.default_rng(0)
+    first, second = tc.LocalResponseNorm(3, 1e-2, 0.75, 2.0), tc.LocalResponseNorm(3, 1e-2, 0.75, 2.0)
+    x = (rng.standard_normal((2, 5, 3, 3)) * scale).astype(np.float32)
+    first.forward(x, training)
+    second.forward(x[:, ::-1] * np.float32(0.5), training)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    expected = ref.lrn_backward(x.astype(np.float64), dy, 3, 1e-2, 0.75, 2.0)
+    np.testing.assert_allclose(first.backward(dy), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
 def test_even_size_is_refused():
     with pytest.raises(ValueError, match="odd"):
         tc.LocalResponseNorm(4)
