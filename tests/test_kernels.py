@@ -321,10 +321,12 @@ def test_every_kernel_runs_as_plain_python_with_the_jit_disabled():
         for layer in (tc.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng), tc.MaxPool2d(3, 2),
                       tc.Conv2d(4, 4, 3, padding=1, rng=rng),      # Winograd: 3x3, stride 1
                       tc.Conv2d(4, 4, 5, padding=2, rng=rng),      # Winograd: 5x5, stride 1
+                      tc.Conv2d(4, 4, 6, stride=2, rng=rng),       # Winograd on the phases: 6x6, stride 2
                       tc.LocalResponseNorm(3), tc.BatchNorm2d(4), tc.ReLU()):
-            y = layer.forward(x, training=True)
-            dx = layer.backward(np.ones_like(y))
-            assert dx.shape == x.shape and dx.dtype == np.float32
+            for training in (True, False):                 # evaluation: max-pool's values alone
+                y = layer.forward(x, training=training)
+                dx = layer.backward(np.ones_like(y))
+                assert dx.shape == x.shape and dx.dtype == np.float32
         dense = tc.Dense(168, 5, rng=rng)                  # k = 168 and, for dW, k = 2
         dense.backward(np.ones_like(dense.forward(x.reshape(2, -1))))
         tc.SGD(dense.parameters(), lr=0.1).step()

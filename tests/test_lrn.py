@@ -176,6 +176,18 @@ def test_another_lrn_layers_pass_between_forward_and_backward_changes_nothing(tr
     np.testing.assert_allclose(first.backward(dy), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
 
 
+def test_a_models_evaluation_pass_lets_the_kept_s_go():
+    """Training keeps s in the layer's own array; a model's evaluation pass keeps nothing, that array included."""
+    model = tc.Sequential([tc.LocalResponseNorm(3)])
+    x = np.random.default_rng(0).standard_normal((2, 5, 3, 3))
+    model.forward(x, training=True)
+    assert model[0]._s is not None
+    model.forward(x)
+    assert model[0]._s is None
+    model.forward(x, training=True)
+    model.backward(np.ones_like(x))                     # and the next training pass makes a new one
+
+
 def test_even_size_is_refused():
     with pytest.raises(ValueError, match="odd"):
         tc.LocalResponseNorm(4)

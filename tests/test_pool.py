@@ -1,4 +1,6 @@
 """MaxPool2d, including the paper's overlapping 3x3 stride-2 windows, where gradients must add up."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -79,6 +81,26 @@ def test_a_nan_anywhere_in_a_window_propagates(at, training):
     y = tc.MaxPool2d(3, 2, padding=1).forward(x, training)                  # 2x2 windows, the NaN in 1, 2 or 4
     np.testing.assert_array_equal(np.isnan(y), np.isnan(ref.maxpool2d_forward(x, (3, 3), (2, 2), (1, 1))))
     assert 1 <= np.isnan(y).sum() < 4 or at == (1, 1)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_padding_never_wins_even_against_minus_infinity(dtype, training):
+    """Every window holds a pixel, so the max is a pixel's value: -inf everywhere gives -inf, not the padding's
+    fill or 0; and -inf beside finite pixels loses to them."""
+    x = np.full((1, 2, 4, 5), -np.inf, dtype)
+    y = tc.MaxPool2d(3, 2, padding=1).forward(x, training)
+    assert y.dtype == dtype and y.shape == (1, 2, 2, 3) and np.all(y == -np.inf)
+    x[0, 1] = -np.arange(20, dtype=dtype).reshape(4, 5) * dtype(1e30)
+    y = tc.MaxPool2d(3, 2, padding=1).forward(x, training)
+    np.testing.assert_array_equal(y, ref.maxpool2d_forward(x, (3, 3), (2, 2), (1, 1)))
+    assert np.all(y[0, 0] == -np.inf) and np.isfinite(y[0, 1]).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 0, 3), (1, 1, 3, 0), (2, 3, 0, 0)])
+def test_an_image_without_pixels_is_refused(shape):
+    with pytest.raises(ValueError, match=r"MaxPool2d.*at least 1x1 pixels.*" + re.escape(str(shape))):
+        tc.MaxPool2d(2, padding=1).forward(np.zeros(shape))
 
 
 def test_gradcheck_catches_a_pool_backward_that_overwrites_instead_of_adding():

@@ -92,6 +92,7 @@ def test_conv2d_equals_torch_conv2d(name, winograd):
     conv = tc.Conv2d(**kwargs, dtype=np.float64, rng=rng)
     conv.winograd = winograd
     assert conv._takes_winograd() == (takes_winograd and winograd)
+    assert conv._takes_phases() == (name == "conv1 11x11 stride 4" and winograd)     # 3x3 phases at stride 1
     if conv.bias is not None:
         conv.bias.data[:] = rng.standard_normal(conv.bias.shape)
     assert conv.weight.shape == (conv.out_channels, conv.in_channels // conv.groups) + conv.kernel_size

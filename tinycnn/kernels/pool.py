@@ -45,7 +45,9 @@ def maxpool_forward(x, KH, KW, SH, SW, PH, PW, y, argmax):
 
 @kernel(parallel=True)
 def maxpool_values(x, KH, KW, SH, SW, PH, PW, y):
-    """Fills y alone, as maxpool_forward does, without the winners (evaluation: 2-3x faster).
+    """Fills y alone, as maxpool_forward does, without the winners (evaluation; paper pool1 at batch 32, float32:
+    16 against 51 ms on the project's 2-core AVX-512 machine, 2026-12-01). Of a -0.0 and a +0.0 in one window,
+    either may come back (maxpool_forward returns the first in row-major order).
 
     The max is separable, so a row of outputs at a time: first the largest value down each column of the
     windows' KH rows (a loop along whole rows, which vectorises), then across, each output's largest of its KW

@@ -1,4 +1,5 @@
-"""Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3 and 5x5, stride 1)."""
+"""Conv2d: convolution as im2col followed by one matrix product per group (Winograd for 3x3 and 5x5 filters at
+stride 1, and for strided filters that cut into 3x3 or 5x5 phases)."""
 import functools
 
 import numpy as np
@@ -48,7 +49,8 @@ class Conv2d(Layer):
     way (_phases, _phase_weight).
     Set `conv.winograd = False` to use im2col + GEMM throughout.
 
-    Saved for backward: x, the input (C-ordered).
+    Saved for backward: x, the input (C-ordered, not copied), and on the phases' path its phases too (a copy the
+    size of x padded).
     Initialisation: weight ~ N(0, weight_std^2), by default weight_std = sqrt(2/fan_in) (He), bias 0.
     """
 
@@ -84,18 +86,17 @@ class Conv2d(Layer):
         self.check_input(x, 4, self.in_channels, self.weight.data.dtype)
         self.output_shape(x.shape[1:])                  # names the layer if the window does not fit
         x = np.ascontiguousarray(x)
-        bias = self.bias.data if self.bias is not None else None
+        bias, phases = (self.bias.data if self.bias is not None else None), None
         if self._takes_winograd():                      # adds the bias as it writes y
             y = self._winograd(x, self.weight.data, self.padding, bias)
         elif self._takes_phases():                      # stride s: stride 1 on the image's s x s phases
             phases = self._phases(x)
-            self.save_for_backward(x=x, phases=phases)
-            return self._winograd(phases, self._phase_weight(self.weight.data), (0, 0), bias)
+            y = self._winograd(phases, self._phase_weight(self.weight.data), (0, 0), bias)
         else:
             y = self._im2col_forward(x)
             if self.bias is not None:
                 y += self.bias.data[:, None, None]
-        self.save_for_backward(x=x)
+        self.save_for_backward(x=x, phases=phases)
         return y
 
     def _im2col_forward(self, x):
@@ -160,23 +161,23 @@ class Conv2d(Layer):
         only dx. With needs_input_grad = False (a first layer, whose input is the data) dx is skipped: returns
         None.
         """
-        x = self.saved().x
+        x, phases = self.saved().x, self.saved().phases
         self.check_dy(dy, (x.shape[0], self.out_channels) + self.output_shape(x.shape[1:])[1:], x.dtype)
         if self.weight.trainable:
-            self.weight.grad = self._weight_gradient(x, dy)               # dW_g = dY_g @ cols_g^T
+            self.weight.grad = self._weight_gradient(x, dy, phases)       # dW_g = dY_g @ cols_g^T
         if self.bias is not None and self.bias.trainable:
             self.bias.grad = np.einsum("nfhw->f", dy)                    # dbias = sum of dY over n, oh, ow
         if not self.needs_input_grad:
             return None
         return self._input_gradient(dy, x.shape)                          # dx = col2im(W_g^T @ dY_g)
 
-    def _weight_gradient(self, x, dy):
-        """dW_g = dY_g @ cols_g^T, summed over the chunks of images; or Winograd (3x3, 5x5, stride 1).
-        -> (F, C/G, KH, KW)."""
+    def _weight_gradient(self, x, dy, phases=None):
+        """dW_g = dY_g @ cols_g^T, summed over the chunks of images; or Winograd (3x3, 5x5 at stride 1; or on
+        x's phases, which forward made). -> (F, C/G, KH, KW)."""
         if self._takes_winograd():
             return self._winograd_weight_gradient(x, dy, self.kernel_size[0], self.padding)
         if self._takes_phases():
-            dw = self._winograd_weight_gradient(self.saved().phases, dy, self._phase_size(), (0, 0))
+            dw = self._winograd_weight_gradient(phases, dy, self._phase_size(), (0, 0))
             return self._unphase_weight(dw)
         F, G = self.out_channels, self.groups
         dw = np.empty(self.weight.shape, x.dtype).reshape(G, F // G, -1)  # (G, F/G, C/G*KH*KW), C-ordered
@@ -244,7 +245,8 @@ class Conv2d(Layer):
         return chunk, views()
 
     def _input_gradient(self, dy, x_shape):
-        """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5, stride 1). -> x_shape."""
+        """dx = col2im(dcols), dcols_g = W_g^T @ dY_g, chunk by chunk; or Winograd (3x3, 5x5 at stride 1, or on the
+        phases). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
         if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
             return self._winograd(np.ascontiguousarray(dy), self._turned(self.weight.data), (KH - 1 - PH, KW - 1 - PW))

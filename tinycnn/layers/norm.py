@@ -31,9 +31,10 @@ class LocalResponseNorm(Layer):
 
     Saved for backward: x_shape and dtype; a, y and s as the kernel sees them, (N*G, C/G, H*W), each group a
     separate "image" (in float64 when the float32 squares overflowed). s lives in an array the layer keeps
-    from step to step (only backward reads it; fresh memory for it cost the paper's conv1 LRN more than the
-    normalisation at batch 32); evaluation (training=False) writes s to scratch memory and keeps none, and a
-    backward after it normalises a again.
+    from step to step (only backward reads it; a fresh one took the paper's norm1 from 34 to 73-78 ms a pass at
+    batch 32 on the project's 2-core AVX-512 machine, 2026-12-01); a model's evaluation pass lets it go
+    (forget_saved). Evaluation (training=False) writes s to scratch memory and keeps none, and a backward after
+    it normalises a again.
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
@@ -77,6 +78,11 @@ class LocalResponseNorm(Layer):
         like_a = a.dtype.type                 # like_a(0.75): the constant as a's float type, so float32 stays float32
         overflowed = lrn_forward(a, self.size, like_a(self.alpha), like_a(self.beta), like_a(self.k), y, s)
         return y, s, overflowed
+
+    def forget_saved(self):
+        """As every layer's, and the array kept for s goes too: an evaluation pass keeps nothing."""
+        super().forget_saved()
+        self._s = None
 
     def _kept_s(self, a):
         """The layer's array for s, a's shape and dtype: the same one pass after pass (each forward pass

@@ -25,8 +25,10 @@ class MaxPool2d(Layer):
     Padding must be at most half the window, so every window holds at least one real pixel.
 
     Saved for backward: x_shape, dtype, and argmax (N, C, OH, OW): each window's winner as the flat index
-    h*W + w in its input plane. Evaluation (training=False) finds the values alone, 2-3x faster, and keeps x
-    instead: a backward after it finds the winners then.
+    h*W + w in its input plane. Evaluation (training=False) finds the values alone (paper pool1 at batch 32,
+    float32: 16 against 51 ms on the project's 2-core AVX-512 machine, 2026-12-01) and keeps x instead (not
+    copied: change it in place before backward and the winners change): a backward after it finds the winners
+    then.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -50,6 +52,8 @@ class MaxPool2d(Layer):
     def forward(self, x, training=False):
         """x: (N, C, H, W) -> y: (N, C, OH, OW)."""
         self.check_input(x, 4)
+        if 0 in x.shape[2:]:                            # a padded window would hold no pixel
+            raise ValueError(f"{self.label()}: expected images of at least 1x1 pixels, got input of shape {x.shape}")
         x = np.ascontiguousarray(x)
         out_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
         y = np.empty(out_shape, x.dtype)
