@@ -73,9 +73,9 @@ def main(argv=None):
         print(f"GEMM at the paper AlexNet's shapes, batch {batch}, GFLOP/s (best of {repeats} x {rounds} rounds)")
         print(table(("product", "MxKxN", "transposed", "tinycnn", "np.matmul", "ratio"), rows))
         print(f"geometric mean of the ratios: {geomean:.2f}x np.matmul\n")
-    print("(a training step computes conv3-5's forward and dX by Winograd's F(2x2, 3x3) instead, 16 smaller\n"
-          " products per layer, and conv2's by F(2x2, 5x5), 36 smaller products; the per-layer and whole-network\n"
-          " figures below include that)\n")
+    print("(a training step computes conv3-5's forward, dX and dW by Winograd's F(2x2, 3x3) instead, 16 smaller\n"
+          " products per layer, conv2's by F(2x2, 5x5), 36 smaller products, and conv1's by F(2x2, 3x3) on the\n"
+          " image's 4x4 phases; the per-layer and whole-network figures below include that)\n")
 
     print(f"paper AlexNet per layer in tinycnn, batch 16, ms (median of {repeats})")
     print(table(("layer", "forward", "backward"), network.per_layer(16, repeats)) + "\n")
