@@ -161,7 +161,8 @@ class Conv2d(Layer):
         only dx. With needs_input_grad = False (a first layer, whose input is the data) dx is skipped: returns
         None.
         """
-        x, phases = self.saved().x, self.saved().phases
+        saved = self.saved()
+        x, phases = saved.x, saved.phases
         self.check_dy(dy, (x.shape[0], self.out_channels) + self.output_shape(x.shape[1:])[1:], x.dtype)
         if self.weight.trainable:
             self.weight.grad = self._weight_gradient(x, dy, phases)       # dW_g = dY_g @ cols_g^T
@@ -314,7 +315,7 @@ class Conv2d(Layer):
         padded = np.zeros((N, C, s * Hs, s * Ws), x.dtype)
         h, w = min(H, s * Hs - PH), min(W, s * Ws - PW)            # the rows and columns some window reads
         padded[:, :, PH:PH + h, PW:PW + w] = x[:, :, :h, :w]
-        return padded.reshape(N, C, Hs, s, Ws, s).transpose(0, 1, 3, 5, 2, 4).reshape(N, C * s * s, Hs, Ws)
+        return cut_into_phases(padded, s)
 
     def _unphase(self, phases, x_shape):
         """The inverse of _phases, for dx: (N, C*s*s, Hs, Ws) -> x_shape (N, C, H, W); pixels that no window
@@ -322,7 +323,7 @@ class Conv2d(Layer):
         N, C, H, W = x_shape
         s, (PH, PW) = self.stride[0], self.padding
         Hs, Ws = phases.shape[2:]
-        padded = phases.reshape(N, C, s, s, Hs, Ws).transpose(0, 1, 4, 2, 5, 3).reshape(N, C, s * Hs, s * Ws)
+        padded = join_phases(phases, s)                                   # (N, C, s*Hs, s*Ws)
         dx = np.zeros(x_shape, phases.dtype)
         h, w = min(H, s * Hs - PH), min(W, s * Ws - PW)
         dx[:, :, :h, :w] = padded[:, :, PH:PH + h, PW:PW + w]
@@ -335,14 +336,12 @@ class Conv2d(Layer):
         s, r = self.stride[0], self._phase_size()
         padded = np.zeros((F, Cg, r * s, r * s), w.dtype)
         padded[:, :, :K, :K] = w
-        return padded.reshape(F, Cg, r, s, r, s).transpose(0, 1, 3, 5, 2, 4).reshape(F, Cg * s * s, r, r)
+        return cut_into_phases(padded, s)
 
     def _unphase_weight(self, dw):
         """The inverse of _phase_weight, for dW: (F, C/G*s*s, r, r) -> (F, C/G, K, K) (the taps past K dropped)."""
-        F, K = self.out_channels, self.kernel_size[0]
-        s, r = self.stride[0], self._phase_size()
-        whole = dw.reshape(F, -1, s, s, r, r).transpose(0, 1, 4, 2, 5, 3).reshape(F, -1, r * s, r * s)
-        return np.ascontiguousarray(whole[:, :, :K, :K])
+        K = self.kernel_size[0]
+        return np.ascontiguousarray(join_phases(dw, self.stride[0])[:, :, :K, :K])
 
     def _chunks(self, x_shape, dtype):
         """Yield (n0, n1, cols): runs of images [n0, n1) and an uninitialised column matrix for them,
@@ -369,6 +368,19 @@ def _gradient_matrices(r, dtype):
     Shared by every call: only ever read (gemm's A), never written."""
     AT, Gm = WINOGRAD_MATRICES[r]
     return np.kron(AT.T, AT.T).astype(dtype), np.kron(Gm, Gm).T.astype(dtype)
+
+
+def cut_into_phases(a, s):
+    """a: (P, Q, s*H, s*W) -> its s x s phases (P, Q*s*s, H, W), out[p, (q*s + i)*s + j, h, w] =
+    a[p, q, s*h + i, s*w + j]: images (Conv2d._phases) and filters (_phase_weight) are cut the same way."""
+    P, Q, H, W = a.shape[0], a.shape[1], a.shape[2] // s, a.shape[3] // s
+    return a.reshape(P, Q, H, s, W, s).transpose(0, 1, 3, 5, 2, 4).reshape(P, Q * s * s, H, W)
+
+
+def join_phases(a, s):
+    """The inverse of cut_into_phases: (P, Q*s*s, H, W) -> (P, Q, s*H, s*W) (dx and dW back from the phases)."""
+    P, Q, H, W = a.shape[0], a.shape[1] // (s * s), a.shape[2], a.shape[3]
+    return a.reshape(P, Q, s, s, H, W).transpose(0, 1, 4, 2, 5, 3).reshape(P, Q, s * H, s * W)
 
 
 def image_chunks(n_images, bytes_per_image, budget):
