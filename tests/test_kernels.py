@@ -294,10 +294,36 @@ def kernel_calls(rng):
             return [U, V, y]
         return call
 
+    def gradient_tiles(view):                          # dy of 7 x 6 outputs: 4 x 3 tiles, 2 groups of 2 filters
+        E = view(np.zeros((16, 2, 2 * 4 * 3, 2), t))
+        kernels.gradient_tiles(view(rng.standard_normal((2, 4, 7, 6), t)), view(rng.standard_normal((16, 4), t)),
+                               4, 3, E)
+        return [E]
+
     return [("im2col", im2col), ("col2im", col2im), ("maxpool", maxpool), ("lrn", lrn),
             ("relu_forward", relu_forward), ("relu_backward", relu_backward), ("sgd_update", sgd),
             ("winograd_3x3", winograd(3, kernels.filters_3x3, kernels.inputs_3x3, kernels.outputs_3x3)),
-            ("winograd_5x5", winograd(5, kernels.filters_5x5, kernels.inputs_5x5, kernels.outputs_5x5))]
+            ("winograd_5x5", winograd(5, kernels.filters_5x5, kernels.inputs_5x5, kernels.outputs_5x5)),
+            ("gradient_tiles", gradient_tiles)]
+
+
+@pytest.mark.parametrize("r", [3, 5])
+@pytest.mark.parametrize("OH, OW", [(5, 4), (4, 5), (1, 1), (6, 6)])
+def test_gradient_tiles_is_A_e_A_transposed_for_every_block_of_dy(r, OH, OW):
+    """E[k, g, tile, f] = (A e A^T)[k], e the tile's 2x2 block of filter g*F/G + f's dy, zero past an odd edge:
+    against the products written out with np.einsum on dy padded to whole tiles."""
+    from tinycnn import kernels
+    AT = {3: kernels.AT_3x3, 5: kernels.AT_5x5}[r]
+    rng = np.random.default_rng(r)
+    n, G, Fg, TH, TW = 2, 2, 3, (OH + 1) // 2, (OW + 1) // 2
+    dy = rng.standard_normal((n, G * Fg, OH, OW))
+    padded = np.zeros((n, G * Fg, 2 * TH, 2 * TW))
+    padded[:, :, :OH, :OW] = dy
+    e = padded.reshape(n, G, Fg, TH, 2, TW, 2)                  # e[b, g, f, th, a, tw, c]
+    expected = np.einsum("ai,cj,bgfhawc->ijgbhwf", AT, AT, e).reshape((r + 1) ** 2, G, n * TH * TW, Fg)
+    E = np.full(expected.shape, np.nan)
+    kernels.gradient_tiles(dy, np.kron(AT.T, AT.T), TH, TW, E)
+    np.testing.assert_allclose(E, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", [name for name, _ in kernel_calls(np.random.default_rng(0))])

@@ -4,8 +4,8 @@ import functools
 
 import numpy as np
 
-from ..kernels import (AT_3x3, AT_5x5, G_3x3, G_5x5, col2im, filters_3x3, filters_5x5, gemm, im2col, inputs_3x3,
-                       inputs_5x5, outputs_3x3, outputs_5x5)
+from ..kernels import (AT_3x3, AT_5x5, G_3x3, G_5x5, col2im, filters_3x3, filters_5x5, gemm, gradient_tiles,
+                       im2col, inputs_3x3, inputs_5x5, outputs_3x3, outputs_5x5)
 from .base import Layer, Parameter, check_dtype, normal_weight, window, window_output_hw
 from .scratch import scratch
 
@@ -202,7 +202,7 @@ class Conv2d(Layer):
         product per group:
 
             V[k] (C, T)      = (B^T d B)[k]                      (the forward pass's input transform)
-            E[k] (T, F)      = sum_(a, b) A[i, a] A[j, b] e[a, b], k = (i, j)   (a product by kron(A, A))
+            E[k] (G, T, F/G) = (A e A^T)[k], k = (i, j)           (kernels/winograd_gradient.py)
             D[k] (C/G, F/G)  = V[k] @ E[k], group by group       (one stack of t*G products)
             dW[f, c]         = G^T D[:, c, f] G                  (a product by kron(G, G))
 
@@ -214,18 +214,15 @@ class Conv2d(Layer):
         OH, OW = dy.shape[2:]
         TH, TW = (OH + 1) // 2, (OW + 1) // 2
         inputs, t = WINOGRAD[r][1], (r + 1) ** 2
-        spread, gather = _gradient_matrices(r, x.dtype)                  # (t, 4): e's 2x2 -> an entry of E; (r*r, t)
-        chunk, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
-        padded = scratch("padded dy", chunk * F * 4 * TH * TW, x.dtype).reshape(chunk, F, 2 * TH, 2 * TW)
-        padded[:, :, OH:], padded[:, :, :, OW:] = 0, 0                   # dy, zero past its last row or column
+        spread, gather = _gradient_matrices(r, x.dtype)                  # (t, 4): e -> A e A^T; (r*r, t): D -> G^T D G
+        _, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
+        dy = np.ascontiguousarray(dy)
         D = scratch("winograd dW", t * G * Cg * Fg, x.dtype).reshape(t * G, Cg, Fg)      # the sum over the runs
         for n0, n1, V, rest in runs:
-            n, T = n1 - n0, V.shape[2]
-            E = rest.reshape(t, G * T * Fg)                               # (t, G, T, F/G)
+            T = V.shape[2]
+            E = rest.reshape(t, G, T, Fg)
             inputs(x[n0:n1], PH, PW, TH, TW, V)
-            padded[:n, :, :OH, :OW] = dy[n0:n1]
-            e = padded[:n].reshape(n, G, Fg, TH, 2, TW, 2).transpose(4, 6, 1, 0, 3, 5, 2).reshape(4, G * T * Fg)
-            gemm(spread, e, out=E)
+            gradient_tiles(dy[n0:n1], spread, TH, TW, E)
             gemm(V.reshape(t * G, Cg, T), E.reshape(t * G, T, Fg), out=D, accumulate=n0 > 0)
         dw = gemm(gather, D.reshape(t, G * Cg * Fg))                     # (r*r, G*Cg*Fg)
         return dw.reshape(r, r, G, Cg, Fg).transpose(2, 4, 3, 0, 1).reshape(F, Cg, r, r)
@@ -364,8 +361,8 @@ class Conv2d(Layer):
 @functools.lru_cache(maxsize=None)
 def _gradient_matrices(r, dtype):
     """Winograd dW's two fixed products for F(2x2, r x r), in `dtype`, made once: spread = kron(A, A) (t, 4)
-    turns a tile's 2x2 block e of dy into A e A^T, gather = kron(G, G)^T (r*r, t) turns D into G^T D G.
-    Shared by every call: only ever read (gemm's A), never written."""
+    turns a tile's 2x2 block e of dy into A e A^T (gradient_tiles), gather = kron(G, G)^T (r*r, t) turns D into
+    G^T D G. Shared by every call: only ever read, never written."""
     AT, Gm = WINOGRAD_MATRICES[r]
     return np.kron(AT.T, AT.T).astype(dtype), np.kron(Gm, Gm).T.astype(dtype)
 
