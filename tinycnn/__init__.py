@@ -1,4 +1,8 @@
 """tinycnn: a small, readable CNN framework in NumPy and numba that assembles AlexNet from hand-written layers."""
+from .memory import keep_freed_memory
+
+keep_freed_memory()             # from here on, a step's large arrays reuse the last step's pages
+
 from .gradcheck import GradcheckError, gradcheck, gradient_errors
 from .graph import Concat, Graph, Sequential
 from .kernels import get_backend, set_backend
