@@ -300,11 +300,16 @@ def kernel_calls(rng):
                                4, 3, E)
         return [E]
 
+    def turned_filters(view):                          # 6 filters of 4 channels in 2 groups -> 8 of 3
+        turned = view(np.zeros((8, 3, 3, 3), t))
+        kernels.turned_filters(view(rng.standard_normal((6, 4, 3, 3), t)), 2, turned)
+        return [turned]
+
     return [("im2col", im2col), ("col2im", col2im), ("maxpool", maxpool), ("lrn", lrn),
             ("relu_forward", relu_forward), ("relu_backward", relu_backward), ("sgd_update", sgd),
             ("winograd_3x3", winograd(3, kernels.filters_3x3, kernels.inputs_3x3, kernels.outputs_3x3)),
             ("winograd_5x5", winograd(5, kernels.filters_5x5, kernels.inputs_5x5, kernels.outputs_5x5)),
-            ("gradient_tiles", gradient_tiles)]
+            ("gradient_tiles", gradient_tiles), ("turned_filters", turned_filters)]
 
 
 @pytest.mark.parametrize("r", [3, 5])
@@ -324,6 +329,19 @@ def test_gradient_tiles_is_A_e_A_transposed_for_every_block_of_dy(r, OH, OW):
     E = np.full(expected.shape, np.nan)
     kernels.gradient_tiles(dy, np.kron(AT.T, AT.T), TH, TW, E)
     np.testing.assert_allclose(E, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+@pytest.mark.parametrize("r", [3, 5])
+def test_turned_filters_turn_each_filter_and_swap_its_channels_group_by_group(groups, r):
+    """turned[g*C/G + c, f] = w[g*F/G + f, c] turned 180 degrees, against NumPy's reversed views."""
+    from tinycnn import kernels
+    F, Cg = 2 * groups, 3
+    w = np.random.default_rng(r).standard_normal((F, Cg, r, r))
+    expected = np.concatenate([w[g * 2:(g + 1) * 2].transpose(1, 0, 2, 3)[:, :, ::-1, ::-1] for g in range(groups)])
+    turned = np.full((groups * Cg, 2, r, r), np.nan)
+    kernels.turned_filters(w, groups, turned)
+    np.testing.assert_array_equal(turned, expected)
 
 
 @pytest.mark.parametrize("name", [name for name, _ in kernel_calls(np.random.default_rng(0))])

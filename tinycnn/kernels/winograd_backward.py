@@ -1,11 +1,14 @@
-"""The weight gradient's transform of dy for Winograd's F(2x2, r x r): E = A e A^T for every 2x2 block e of dy.
+"""Winograd's backward pass, the two steps the forward pass's transforms do not cover (Conv2d.backward in
+layers/conv.py):
 
-The forward pass gives a tile's outputs as Y = A^T [U * V] A (kernels/winograd_3x3.py, winograd_5x5.py). Its
+dW: the forward pass gives a tile's outputs as Y = A^T [U * V] A (kernels/winograd_3x3.py, winograd_5x5.py). Its
 gradient by U is (A e A^T) * V, e the tile's 2x2 block of dy: so dW needs A e A^T, an (r+1) x (r+1) tile, for
-every tile, filter and image. Conv2d._winograd_weight_gradient in layers/conv.py sums its products with V.
+every tile, filter and image (gradient_tiles), then sums its products with V. One kernel for both filter sizes:
+the products by A come in as a matrix, kron(A, A). It reads dy once and writes E in the order the matrix
+products read it (tiles down, filters across), which a transposed view would cost them.
 
-One kernel for both filter sizes: the products by A come in as a matrix, kron(A, A). The kernel reads dy once and writes E in the
-order the matrix products read it (tiles down, filters across), which a transposed view would cost them.
+dx: the convolution of dy with the filters turned 180 degrees, their in and out channels swapped group by group
+(turned_filters).
 """
 import numpy as np
 
@@ -41,3 +44,22 @@ def gradient_tiles(dy, spread, TH, TW, E):
                 out = E[k, g, tile]
                 for f in range(Fg):
                     out[f] = s00 * e00[f] + s01 * e01[f] + s10 * e10[f] + s11 * e11[f]
+
+
+@kernel(parallel=True)
+def turned_filters(w, G, turned):
+    """w: (F, C/G, r, r), G groups -> fills turned: (C, F/G, r, r) with
+
+        turned[g*C/G + c, f, i, j] = w[g*F/G + f, c, r - 1 - i, r - 1 - j]
+
+    dx's filters: filter f of group g turned 180 degrees and its in and out channels swapped. Parallel over
+    dx's filters (the in channels), so each writes one row of turned.
+    """
+    F, Cg, KH, KW = w.shape
+    Fg = F // G
+    for task in prange(G * Cg):
+        g, c = task // Cg, task % Cg
+        for f in range(Fg):
+            for i in range(KH):
+                for j in range(KW):
+                    turned[task, f, i, j] = w[g * Fg + f, c, KH - 1 - i, KW - 1 - j]
