@@ -1,13 +1,13 @@
 """Conv2d: fast im2col + GEMM layer == the loop reference, and its gradients pass gradcheck."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 import tinycnn as tc
 from tinycnn import reference as ref
 from tinycnn.layers.conv import image_chunks
 
-from helpers import assert_close, in_layout, layouts, record_chunks
+from helpers import TOLERANCE, assert_close, in_layout, layouts, record_chunks
 
 
 @st.composite
@@ -65,38 +65,57 @@ def winograd_cases(draw):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(case=winograd_cases())
+# a draw where dx came out 1.16e-5 off at an entry of -0.0146: Winograd's rounding, past an elementwise tolerance
+@example(case=dict(shape=(1, 4, 3, 6), cout=4, kernel=(5, 5), stride=(1, 1), padding=(3, 0), groups=2, seed=20663,
+                   x_layout="contiguous", dy_layout="contiguous"))
 def test_winograd_conv_equals_reference_and_the_im2col_path(case, dtype):
     conv, x, rng = make_conv(case, dtype)
     assert conv._takes_winograd()
     y = conv.forward(in_layout(x, case["x_layout"]))
     assert y.dtype == dtype
-    assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, (1, 1), conv.padding, conv.groups))
+    r = conv.kernel_size[0]
+    assert_close_but_for_winograd_rounding(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, (1, 1),
+                                                                 conv.padding, conv.groups), r)
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = conv.backward(in_layout(dy, case["dy_layout"]))
     ref_dx, ref_dw, ref_db = ref.conv2d_backward(x, conv.weight.data, dy, (1, 1), conv.padding, conv.groups)
     assert dx.dtype == dtype
-    assert_close(dx, ref_dx)
-    assert_close_to_the_largest(conv.weight.grad, ref_dw, conv.kernel_size[0])
+    assert_close_but_for_winograd_rounding(dx, ref_dx, r)
+    assert_close_to_the_largest(conv.weight.grad, ref_dw, r)
     assert_close(conv.bias.grad, ref_db)
     grads = (conv.weight.grad.copy(), conv.bias.grad.copy())
     conv.winograd = False
-    assert_close(conv.forward(x), y)
-    assert_close(conv.backward(dy), dx)
-    assert_close_to_the_largest(grads[0], conv.weight.grad, conv.kernel_size[0])
+    assert_close_but_for_winograd_rounding(y, conv.forward(x), r)
+    assert_close_but_for_winograd_rounding(dx, conv.backward(dy), r)
+    assert_close_to_the_largest(grads[0], conv.weight.grad, r)
     assert_close(conv.bias.grad, grads[1])
 
 
-# Winograd's dW in float32, as a fraction of the largest entry: 2x the worst of 300 drawn layers (4.6e-7 for 3x3,
-# 1.06e-5 for 5x5; im2col's: 3e-7). An entry that should be 0 (a tap that sees only padding) gets that much too,
-# which an elementwise tolerance would not allow.
-WINOGRAD_DW_FLOAT32 = {3: 1e-6, 5: 2.5e-5}
+# Winograd's float32 error, as a fraction of the largest entry: for dW 2x the worst of 300 drawn layers (4.6e-7 for
+# 3x3, 1.06e-5 for 5x5; im2col's: 3e-7), and y and dx stay below it (the worst of 400 draws on 2026-12-02: 3x3 y
+# 2.3e-7, dx 3.4e-7; 5x5 y 2.9e-6, dx 4.4e-6). The transforms' rounding scales with the largest entries, not with
+# each one: an entry that should be 0 (a tap that sees only padding) or is small gets that much too, which an
+# elementwise tolerance alone would not allow.
+WINOGRAD_FLOAT32 = {3: 1e-6, 5: 2.5e-5}
 
 
 def assert_close_to_the_largest(dw, expected, r):
+    """dW by Winograd in float32: within WINOGRAD_FLOAT32[r] of the largest expected entry (float64: assert_close)."""
     if dw.dtype == np.float32:
-        assert np.abs(dw - expected).max() <= WINOGRAD_DW_FLOAT32[r] * max(np.abs(expected).max(), 1e-30)
+        assert np.abs(dw - expected).max() <= WINOGRAD_FLOAT32[r] * max(np.abs(expected).max(), 1e-30)
     else:
         assert_close(dw, expected)
+
+
+def assert_close_but_for_winograd_rounding(actual, expected, r):
+    """y or dx by Winograd: assert_close, entry by entry, with the absolute tolerance in float32 raised to
+    WINOGRAD_FLOAT32[r] of the largest expected entry where that is more (a 5x5 dx entry of -0.0146 came out
+    1.16e-5 off, 5.8e-6 of the largest: past 1e-5 + 1e-4 * 0.0146, and within F(2x2, 5x5)'s rounding)."""
+    if actual.dtype == np.float32:
+        atol = max(TOLERANCE[np.dtype(np.float32)]["atol"], WINOGRAD_FLOAT32[r] * np.abs(expected).max())
+        np.testing.assert_allclose(actual, expected, rtol=TOLERANCE[np.dtype(np.float32)]["rtol"], atol=atol)
+    else:
+        assert_close(actual, expected)
 
 
 def test_winograd_takes_only_3x3_and_5x5_stride_1_padding_up_to_r_minus_1():
@@ -129,7 +148,7 @@ def test_winograd_float32_error_at_a_conv2_like_depth(r):
 @pytest.mark.parametrize("r", [3, 5])
 def test_winograd_weight_gradient_float32_error_at_a_conv2_like_depth(r):
     """dW summed over 2 images x 48 channels' tiles in float32 against the float64 twin, as a fraction of the
-    largest entry: within WINOGRAD_DW_FLOAT32 (measured at this depth: 4.4e-7 for 3x3, 7.1e-6 for 5x5)."""
+    largest entry: within WINOGRAD_FLOAT32 (measured at this depth: 4.4e-7 for 3x3, 7.1e-6 for 5x5)."""
     rng = np.random.default_rng(0)
     conv = tc.Conv2d(48, 8, r, padding=r // 2, rng=rng)
     x = np.maximum(rng.standard_normal((2, 48, 13, 13)), 0).astype(np.float32)
@@ -139,7 +158,7 @@ def test_winograd_weight_gradient_float32_error_at_a_conv2_like_depth(r):
     exact = ref.conv2d_backward(x.astype(np.float64), conv.weight.data.astype(np.float64), dy.astype(np.float64),
                                 (1, 1), conv.padding, 1)[1]
     error = np.abs(conv.weight.grad - exact).max() / np.abs(exact).max()
-    assert error <= WINOGRAD_DW_FLOAT32[r], error
+    assert error <= WINOGRAD_FLOAT32[r], error
 
 
 # (K, s) pairs whose K x K filters at stride s cut into 3x3 or 5x5 phases with at most 0.6 of im2col's products
@@ -166,19 +185,20 @@ def test_strided_conv_on_phases_equals_reference_and_the_im2col_path(case, dtype
     r = -(-case["kernel"][0] // case["stride"][0])                     # the phases' filter size, 3 or 5
     y = conv.forward(in_layout(x, case["x_layout"]), training=True)
     assert y.dtype == dtype
-    assert_close(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.groups))
+    assert_close_but_for_winograd_rounding(y, ref.conv2d_forward(x, conv.weight.data, conv.bias.data, conv.stride,
+                                                                 conv.padding, conv.groups), r)
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = conv.backward(in_layout(dy, case["dy_layout"]))
     ref_dx, ref_dw, ref_db = ref.conv2d_backward(x, conv.weight.data, dy, conv.stride, conv.padding, conv.groups)
     assert dx.dtype == conv.weight.grad.dtype == dtype
-    assert_close(dx, ref_dx)
+    assert_close_but_for_winograd_rounding(dx, ref_dx, r)
     assert_close_to_the_largest(conv.weight.grad, ref_dw, r)
     assert_close(conv.bias.grad, ref_db)
     grads = conv.weight.grad.copy()
     conv.winograd = False
     assert not conv._takes_phases()
-    assert_close(conv.forward(x), y)
-    assert_close(conv.backward(dy), dx)
+    assert_close_but_for_winograd_rounding(y, conv.forward(x), r)
+    assert_close_but_for_winograd_rounding(dx, conv.backward(dy), r)
     assert_close_to_the_largest(grads, conv.weight.grad, r)
 
 
