@@ -103,7 +103,9 @@ def _flat_view(b):
     ldp, ldk, ldn = (step // b.itemsize if n > 1 else 1 for n, step in zip(b.shape, b.strides))
     for whole in (b, b.transpose(0, 2, 1)):        # B or B^T in C order, most calls: reshape gives the flat view,
         if whole.flags.c_contiguous:                # where as_strided takes 8 us (a small product takes 10)
-            return whole.reshape(-1), ldp, ldk, ldn
+            flat = whole.reshape(-1)
+            flat.flags.writeable = False            # read-only like as_strided's: one compiled _gemm, not two
+            return flat, ldp, ldk, ldn
     size = sum((n - 1) * step for n, step in zip(b.shape, (ldp, ldk, ldn))) + 1
     return np.lib.stride_tricks.as_strided(b, (size,), (b.itemsize,), writeable=False), ldp, ldk, ldn
 

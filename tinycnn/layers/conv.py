@@ -164,6 +164,7 @@ class Conv2d(Layer):
         saved = self.saved()
         x, phases = saved.x, saved.phases
         self.check_dy(dy, (x.shape[0], self.out_channels) + self.output_shape(x.shape[1:])[1:], x.dtype)
+        dy = np.ascontiguousarray(dy)                   # once, for dW and dx alike: Winograd's kernels read C order
         if self.weight.trainable:
             self.weight.grad = self._weight_gradient(x, dy, phases)       # dW_g = dY_g @ cols_g^T
         if self.bias is not None and self.bias.trainable:
@@ -216,7 +217,6 @@ class Conv2d(Layer):
         inputs, t = WINOGRAD[r][1], (r + 1) ** 2
         spread, gather = _gradient_matrices(r, x.dtype)                  # (t, 4): e -> A e A^T; (r*r, t): D -> G^T D G
         _, runs = self._winograd_chunks(N, C, F, TH, TW, t, x.dtype)
-        dy = np.ascontiguousarray(dy)
         D = scratch("winograd dW", t * G * Cg * Fg, x.dtype).reshape(t * G, Cg, Fg)      # the sum over the runs
         for n0, n1, V, rest in runs:
             T = V.shape[2]
@@ -247,10 +247,10 @@ class Conv2d(Layer):
         phases). -> x_shape."""
         G, (KH, KW), (SH, SW), (PH, PW) = self.groups, self.kernel_size, self.stride, self.padding
         if self._takes_winograd():         # dy padded by r - 1 - P, convolved with the filters turned around
-            return self._winograd(np.ascontiguousarray(dy), self._turned(self.weight.data), (KH - 1 - PH, KW - 1 - PW))
+            return self._winograd(dy, self._turned(self.weight.data), (KH - 1 - PH, KW - 1 - PW))
         if self._takes_phases():           # the same on the phases, P = 0: the phases' gradient, then put together
             r, w = self._phase_size(), self._phase_weight(self.weight.data)
-            return self._unphase(self._winograd(np.ascontiguousarray(dy), self._turned(w), (r - 1, r - 1)), x_shape)
+            return self._unphase(self._winograd(dy, self._turned(w), (r - 1, r - 1)), x_shape)
         w = self.weight.data.reshape(G, self.out_channels // G, -1)       # (G, F/G, C/G*KH*KW)
         dx = np.zeros(x_shape, dy.dtype)
         for n0, n1, dcols in self._chunks(x_shape, dy.dtype):
