@@ -76,12 +76,14 @@ def test_memory_kept_below_a_block_in_use_is_given_back_on_request():
     assert float(kept) - float(after) >= 150 and returned == "True"
 
 
-def test_a_misspelt_choice_is_refused_by_name(monkeypatch):
+def test_a_misspelt_choice_or_a_size_mallopt_cannot_take_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("TINYCNN_FREED_MEMORY", "retrun")
     with pytest.raises(ValueError, match="TINYCNN_FREED_MEMORY: expected 'keep' or 'return', got 'retrun'"):
         keep_freed_memory()
     monkeypatch.setenv("TINYCNN_FREED_MEMORY", "return")
     assert keep_freed_memory() is False
+    with pytest.raises(ValueError, match=r"keep must be 0 to 2\*\*31 - 1 bytes \(mallopt's int\), got 2147483648"):
+        keep_freed_memory(keep=2**31)
 
 
 @glibc

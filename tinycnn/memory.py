@@ -49,6 +49,8 @@ def keep_freed_memory(keep=2**31 - 1):
     """Have glibc's malloc keep freed memory for reuse (see the module's docstring). keep: the most bytes kept
     free at the heap's top (mallopt takes an int). -> True if the settings were made, False if malloc was left
     alone (no glibc, TINYCNN_FREED_MEMORY=return, or the user's own MALLOC_* or glibc.malloc settings)."""
+    if not 0 <= keep <= 2**31 - 1:
+        raise ValueError(f"keep_freed_memory: keep must be 0 to 2**31 - 1 bytes (mallopt's int), got {keep}")
     choice = os.environ.get("TINYCNN_FREED_MEMORY", "keep")
     if choice not in ("keep", "return"):
         raise ValueError(f"TINYCNN_FREED_MEMORY: expected 'keep' or 'return', got {choice!r}")
