@@ -46,10 +46,14 @@ PINNED = textwrap.dedent("""
 """)
 
 
+def says_how_malloc_behaves(name):
+    """An environment variable that tinycnn or glibc reads for malloc's settings."""
+    return name.startswith("MALLOC_") or name in ("GLIBC_TUNABLES", "TINYCNN_FREED_MEMORY")
+
+
 def run(script, **env):
     """Run script in a fresh Python whose environment has no allocator settings but those in env."""
-    clean = {name: value for name, value in os.environ.items()
-             if not (name.startswith("MALLOC_") or name in ("GLIBC_TUNABLES", "TINYCNN_FREED_MEMORY"))}
+    clean = {name: value for name, value in os.environ.items() if not says_how_malloc_behaves(name)}
     done = subprocess.run([sys.executable, "-c", script], env=dict(clean, **env), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -88,9 +92,8 @@ def test_a_misspelt_choice_or_a_size_mallopt_cannot_take_is_refused_by_name(monk
 
 @glibc
 def test_the_settings_are_made_where_nothing_says_otherwise(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("MALLOC_") or name in ("GLIBC_TUNABLES", "TINYCNN_FREED_MEMORY"):
-            monkeypatch.delenv(name)
+    for name in filter(says_how_malloc_behaves, list(os.environ)):
+        monkeypatch.delenv(name)
     assert keep_freed_memory() is True
 
 
